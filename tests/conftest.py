@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests never download: EXPLORER_OFFLINE is set for the whole session.
+
+MNIST-based tests need the data in ../shared/data (beside the checkout) or $EXPLORER_DATA_DIR;
+without it they skip with that reason. CI has it, so they run there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ["EXPLORER_OFFLINE"] = "1"
+
+
+def mnist_dir() -> Path | None:
+    for candidate in (os.environ.get("EXPLORER_DATA_DIR"), SHARED_DATA):
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+            return Path(candidate)
+    return None
+
+
+MNIST_DIR = mnist_dir()
+requires_mnist = pytest.mark.skipif(
+    MNIST_DIR is None,
+    reason="needs the MNIST files in ../shared/data (beside the checkout) or $EXPLORER_DATA_DIR",
+)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from explorer.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, digits) -> Path:
+    """A small digits model trained for a few epochs by the real trainer and saved by the real writer."""
+    from explorer import checkpoints
+    from explorer.config import ModelConfig, TrainConfig
+    from explorer.train import train
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    mc = ModelConfig(image_shape=(1, 8, 8), hidden=(64,), latent_dim=2)
+    tc = TrainConfig(dataset="digits", epochs=8, batch_size=64, lr=3e-3, device="cpu")
+    result = train(mc, tc, digits)
+    path = tmp_path_factory.mktemp("ckpt") / "digits-z2.pt"
+    payload = checkpoints.to_dict(
+        result.model,
+        train_config=tc,
+        dataset=digits.info,
+        encoded=checkpoints.encode_test_set(result.model, digits.test_x, digits.test_y),
+        history=[h.to_dict() for h in result.history],
+        metrics={"neg_elbo": result.history[-1].test_neg_elbo},
+    )
+    checkpoints.save(path, payload)
+    return path

@@ -23,6 +23,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,7 +133,7 @@ def encode_test_set(model: VAE, test_x: Tensor, test_y: Tensor, *, binarize: str
     return EncodedTestSet(mu=mu.cpu(), logvar=logvar.cpu(), labels=test_y[:MAX_ENCODED_ROWS].cpu().long())
 
 
-def save(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Write atomically: to a temporary file beside `path`, flushed to disk, then renamed over it.
 
     A crash at any moment leaves either the old file or the new one, never half of one.
@@ -141,8 +142,9 @@ def save(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp_name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
@@ -157,6 +159,16 @@ def save(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
         finally:
             os.close(dir_fd)
     return path
+
+
+def save(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Save a checkpoint dict (see `to_dict`) atomically."""
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def save_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Store an already validated checkpoint file (an upload) atomically."""
+    return atomic_write(path, lambda f: f.write(data))
 
 
 class _suppress_os_error:

@@ -61,3 +61,36 @@ def tiny_checkpoint(tmp_path_factory, digits) -> Path:
     )
     checkpoints.save(path, payload)
     return path
+
+
+def _train_and_save(path: Path, digits, **model_kw) -> Path:
+    from explorer import checkpoints
+    from explorer.config import ModelConfig, TrainConfig
+    from explorer.train import train
+
+    mc = ModelConfig(image_shape=(1, 8, 8), **model_kw)
+    tc = TrainConfig(dataset="digits", epochs=4, batch_size=64, lr=3e-3, device="cpu")
+    result = train(mc, tc, digits)
+    payload = checkpoints.to_dict(
+        result.model,
+        train_config=tc,
+        dataset=digits.info,
+        encoded=checkpoints.encode_test_set(result.model, digits.test_x, digits.test_y),
+        history=[h.to_dict() for h in result.history],
+        metrics={"neg_elbo": result.history[-1].test_neg_elbo},
+        meta={"device": "cpu"},
+    )
+    return checkpoints.save(path, payload)
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory, tiny_checkpoint, digits) -> Path:
+    """A folder of small digits checkpoints standing in for checkpoints/ in app tests:
+    digits-mlp-z2 (first, so the picker's default), digits-mlp-z20 and digits-conv-z2."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("shipped")
+    shutil.copy(tiny_checkpoint, folder / "digits-mlp-z2.pt")
+    _train_and_save(folder / "digits-mlp-z20.pt", digits, hidden=(64,), latent_dim=20)
+    _train_and_save(folder / "digits-conv-z2.pt", digits, arch="conv", hidden=(8, 16), latent_dim=2)
+    return folder

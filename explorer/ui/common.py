@@ -1,0 +1,254 @@
+"""Shared Streamlit pieces: the sidebar model picker (A1), cached loading, the current z.
+
+Models are cached once per file with st.cache_resource and shared by every session; they are in
+eval mode and only ever used for inference, never modified. Each session keeps its own z.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from explorer import checkpoints
+from explorer.checkpoints import Checkpoint, CheckpointError
+from explorer.data import DatasetUnavailable, load_dataset
+from explorer.ui import registry
+from explorer.ui.registry import ModelEntry
+
+Z_LIMIT = 10.0  # |z_i| beyond this is clamped: nothing there is worth seeing under N(0, I)
+MAX_UPLOAD_MB = 100
+
+
+@dataclass(frozen=True)
+class Loaded:
+    entry: ModelEntry
+    ckpt: Checkpoint
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    @property
+    def latent_dim(self) -> int:
+        return self.ckpt.model_config.latent_dim
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _load_checkpoint(path: str, mtime_ns: int, size: int) -> Checkpoint:
+    del mtime_ns, size  # part of the cache key: a rewritten file is loaded afresh
+    return checkpoints.load(path, map_location="cpu")
+
+
+def load_entry(entry: ModelEntry) -> Checkpoint:
+    stat = entry.path.stat()
+    return _load_checkpoint(str(entry.path), stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
+def _test_set(name: str) -> tuple[np.ndarray, np.ndarray]:
+    data = load_dataset(name, download=False)
+    return data.test_x.numpy(), data.test_y.numpy()
+
+
+def test_images(ckpt: Checkpoint) -> tuple[np.ndarray | None, str | None]:
+    """The test images (N, C, H, W) in the order of the encoded set, or None and the reason."""
+    try:
+        images, _ = _test_set(ckpt.dataset.name)
+    except DatasetUnavailable as exc:
+        return None, str(exc)
+    return images[: len(ckpt.encoded)], None
+
+
+# ---------------------------------------------------------------- current z
+
+
+def _z_key(model_key: str) -> str:
+    return f"z::{model_key}"
+
+
+def clamp_z(z: np.ndarray) -> np.ndarray:
+    return np.clip(np.nan_to_num(np.asarray(z, dtype=np.float32), nan=0.0), -Z_LIMIT, Z_LIMIT)
+
+
+def get_z(loaded: Loaded) -> np.ndarray:
+    """This session's current z for the model (zeros, i.e. the prior's mean, at first)."""
+    key = _z_key(loaded.key)
+    z = st.session_state.get(key)
+    if z is None or len(z) != loaded.latent_dim:
+        z = np.zeros(loaded.latent_dim, dtype=np.float32)
+        st.session_state[key] = z
+    return z.copy()
+
+
+def set_z(loaded: Loaded, z: np.ndarray) -> None:
+    z = clamp_z(z)
+    st.session_state[_z_key(loaded.key)] = z
+    for i, value in enumerate(z):  # keep the sliders (A4) in step
+        st.session_state[f"zslider::{loaded.key}::{i}"] = float(value)
+    _sync_query_params(loaded)
+
+
+def _sync_query_params(loaded: Loaded) -> None:
+    z = st.session_state.get(_z_key(loaded.key))
+    params = {"model": loaded.key}
+    if z is not None:
+        params["z"] = ",".join(f"{v:.3f}" for v in z)
+    if st.session_state.get("presenter"):
+        params["present"] = "1"
+    st.query_params.from_dict(params)
+
+
+def parse_z(text: str, latent_dim: int) -> np.ndarray | None:
+    """A 'z' query parameter: comma-separated numbers, one per latent dimension, else None."""
+    parts = text.split(",")
+    if len(parts) != latent_dim or len(text) > 20 * max(latent_dim, 1):
+        return None
+    try:
+        values = np.array([float(p) for p in parts], dtype=np.float32)
+    except ValueError:
+        return None
+    return clamp_z(values)
+
+
+# ---------------------------------------------------------------- picker
+
+
+def _uploads() -> list[str]:
+    return st.session_state.setdefault("uploaded_keys", [])
+
+
+def _handle_upload(file) -> None:
+    data = file.getvalue()
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        st.session_state["upload_error"] = f"{file.name} is over {MAX_UPLOAD_MB} MB; checkpoints here are a few MB"
+        return
+    try:
+        checkpoints.load(data)
+    except CheckpointError as exc:
+        st.session_state["upload_error"] = f"{file.name} was not opened: {exc}"
+        return
+    digest = registry.digest_of(data)
+    entry = registry.upload_entry(digest)
+    if not entry.path.is_file():
+        checkpoints.save_bytes(entry.path, data)
+    if entry.key not in _uploads():
+        _uploads().append(entry.key)
+    st.session_state["model_key"] = entry.key
+    st.session_state.pop("upload_error", None)
+
+
+def _on_upload() -> None:
+    file = st.session_state.get("upload_file")
+    if file is not None:
+        _handle_upload(file)
+
+
+def available_entries() -> list[ModelEntry]:
+    uploads = [registry.upload_entry(k.split(":", 1)[1]) for k in _uploads()]
+    return registry.shipped_models() + registry.trained_models() + [u for u in uploads if u.path.is_file()]
+
+
+def _restore_from_query(entries: list[ModelEntry]) -> None:
+    """On a session's first run, take the model and z from the link (A12)."""
+    if st.session_state.get("_restored"):
+        return
+    st.session_state["_restored"] = True
+    params = st.query_params
+    keys = {e.key for e in entries}
+    wanted = params.get("model")
+    if wanted:
+        if wanted in keys:
+            st.session_state["model_key"] = wanted
+        else:
+            st.session_state["link_warning"] = (
+                f"The link names a model this server does not have ({wanted[:80]}); showing the default."
+            )
+    st.session_state["presenter"] = params.get("present") == "1"
+    z_text = params.get("z")
+    if z_text and st.session_state.get("model_key"):
+        st.session_state["pending_z"] = z_text[:2000]
+
+
+def model_picker() -> Loaded | None:
+    """The sidebar picker shared by every page. Returns the chosen model, or None if there is none."""
+    entries = available_entries()
+    _restore_from_query(entries)
+    if not entries:
+        st.sidebar.error(
+            "No checkpoints found in checkpoints/. Train one on the Train page or with `python -m explorer train`."
+        )
+        return None
+    keys = [e.key for e in entries]
+    by_key = {e.key: e for e in entries}
+    if st.session_state.get("model_key") not in keys:
+        st.session_state["model_key"] = keys[0]
+    st.sidebar.selectbox("Model", keys, key="model_key", format_func=lambda k: by_key[k].label)
+    entry = by_key[st.session_state["model_key"]]
+    try:
+        ckpt = load_entry(entry)
+    except CheckpointError as exc:
+        st.sidebar.error(f"{entry.label} could not be opened: {exc}")
+        return None
+    loaded = Loaded(entry, ckpt)
+
+    pending = st.session_state.pop("pending_z", None)
+    if pending is not None:
+        z = parse_z(pending, loaded.latent_dim)
+        if z is None:
+            st.session_state["link_warning"] = (
+                f"The link's z does not fit this {loaded.latent_dim}-D model; starting at z = 0."
+            )
+        else:
+            set_z(loaded, z)
+
+    _model_card(loaded)
+    with st.sidebar.expander("Open a checkpoint file"):
+        st.file_uploader(
+            "A .pt file from `python -m explorer train`",
+            type=["pt"],
+            key="upload_file",
+            on_change=_on_upload,
+            help="Checked with torch's weights-only loader: nothing in the file can run code.",
+        )
+        if st.session_state.get("upload_error"):
+            st.error(st.session_state["upload_error"])
+    if st.session_state.get("link_warning"):
+        st.sidebar.warning(st.session_state.pop("link_warning"))
+    return loaded
+
+
+def _fmt(value, spec: str, unit: str = "") -> str:
+    return "—" if value is None else f"{value:{spec}}{unit}"
+
+
+def _model_card(loaded: Loaded) -> None:
+    ckpt = loaded.ckpt
+    cfg = ckpt.model_config
+    m = ckpt.metrics or {}
+    history = ckpt.history or []
+    neg_elbo = m.get("neg_elbo", history[-1]["test_neg_elbo"] if history else None)
+    lines = [
+        f"**{ckpt.dataset.title}** · {cfg.latent_dim}-D latent",
+        f"{cfg.describe()}",
+        f"test −ELBO **{_fmt(neg_elbo, '.1f', ' nats')}**"
+        + (f" · −log p(x) ≈ {_fmt(m.get('nll_iw'), '.1f')} (k={m.get('iw_samples')})" if m.get("nll_iw") else ""),
+    ]
+    if m.get("active_units") is not None:
+        lines.append(
+            f"active units {m['active_units']}/{cfg.latent_dim} · 5-NN on μ {_fmt(100 * m['knn_accuracy'] if m.get('knn_accuracy') is not None else None, '.1f', '%')}"
+        )
+    trained = ckpt.meta.get("device")
+    epochs = len(history)
+    lines.append(f"{epochs} epochs" + (f" on {trained}" if trained else "") + " · decoding here on cpu")
+    st.sidebar.caption("  \n".join(lines))
+
+
+def require_model() -> Loaded:
+    """For pages: the model chosen in the sidebar, or stop the page with a message."""
+    loaded = st.session_state.get("_loaded")
+    if loaded is None:
+        st.info("Choose or train a model first.")
+        st.stop()
+    return loaded

@@ -216,6 +216,7 @@ def _read_raw(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> A
             f"{name} is not a PyTorch checkpoint (no torch.save archive inside); "
             "save models with `python -m explorer train` or torch.save of the format described in explorer/checkpoints.py"
         )
+    _check_archive(data, name, max_bytes)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -229,6 +230,27 @@ def _read_raw(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> A
             f"{name} could not be read as a checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file may be truncated or damaged: copy it again"
         ) from None
+
+
+MAX_ARCHIVE_MEMBERS = 10_000
+
+
+def _check_archive(data: bytes, name: str, max_bytes: int) -> None:
+    """torch.save writes an uncompressed zip; refuse anything that could unpack to more than the limit."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{name} is a damaged archive ({exc}); copy the file again") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise CheckpointError(f"{name} holds {len(members)} records; a checkpoint has a few dozen")
+    if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+        raise CheckpointError(f"{name} holds compressed records, which torch.save never writes; it was refused unread")
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > max_bytes:
+        raise CheckpointError(
+            f"{name} would unpack to {unpacked / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit"
+        )
 
 
 def _check_size(size: int, max_bytes: int, name: str) -> None:
@@ -259,8 +281,19 @@ def _check_tensor(name: str, value: Any, shape: tuple[int, ...], *, floating: bo
     return value
 
 
-def _plain(value: Any, where: str, depth: int = 0) -> Any:
-    """Accept only numbers, strings, None, lists and str-keyed dicts (no tensors) in metadata."""
+MAX_PLAIN_NODES = 1_000_000  # values visited in one file's metadata, shared references counted each time
+
+
+def _plain(value: Any, where: str, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """Accept only numbers, strings, None, lists and str-keyed dicts (no tensors) in metadata.
+
+    The budget counts every value visited, so a pickle that shares one list many times over
+    (a "billion laughs" file: small on disk, astronomically large when walked) is refused.
+    """
+    budget = [MAX_PLAIN_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _fail(f"{where} holds too many values (a file built to exhaust memory?)")
     if depth > 6:
         raise _fail(f"{where} is nested too deeply")
     if value is None or isinstance(value, (bool, int, str)):
@@ -272,11 +305,11 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         if len(value) > 100_000:
             raise _fail(f"{where} is too long")
-        return [_plain(v, where, depth + 1) for v in value]
+        return [_plain(v, where, depth + 1, budget) for v in value]
     if isinstance(value, dict):
         if len(value) > 10_000 or not all(isinstance(k, str) for k in value):
             raise _fail(f"{where} must be a dict with string keys")
-        return {k: _plain(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+        return {k: _plain(v, f"{where}.{k}", depth + 1, budget) for k, v in value.items()}
     raise _fail(f"{where} holds a {type(value).__name__}, expected plain numbers and text")
 
 

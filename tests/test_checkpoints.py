@@ -155,3 +155,32 @@ def test_pickled_code_never_runs(tmp_path):
 def test_size_limit(tiny_checkpoint):
     with pytest.raises(CheckpointError, match="over the"):
         checkpoints.load(tiny_checkpoint, max_bytes=1000)
+
+
+def test_compressed_archive_is_refused_unread(tiny_checkpoint, tmp_path):
+    """torch.save never compresses; a deflated record could be a zip bomb, so it is refused before reading."""
+    import zipfile
+
+    bomb = tmp_path / "deflated.pt"
+    with zipfile.ZipFile(tiny_checkpoint) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    with pytest.raises(CheckpointError, match="compressed records"):
+        checkpoints.load(bomb)
+
+
+def test_shared_reference_bomb_is_refused_quickly(tiny_checkpoint, tmp_path):
+    """Small on disk (the pickle memoizes shared lists) but 10^9 values when walked."""
+    import time
+
+    raw = _raw(tiny_checkpoint)
+    leaf = [1.0] * 1000
+    middle = [leaf] * 1000
+    raw["history"] = [{"epoch": 1, "rows": [middle] * 1000}]
+    path = tmp_path / "laughs.pt"
+    torch.save(raw, path)
+    assert path.stat().st_size < 2 * tiny_checkpoint.stat().st_size
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="too many values"):
+        checkpoints.load(path)
+    assert time.perf_counter() - start < 10

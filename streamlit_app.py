@@ -7,6 +7,7 @@ pages/ renders one view and calls into the explorer package for everything else.
 import streamlit as st
 
 from explorer.ui.common import model_picker
+from explorer.ui.presenter import presenter_toggle
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
 
@@ -19,4 +20,5 @@ PAGES = [
 
 navigation = st.navigation(PAGES)
 st.session_state["_loaded"] = model_picker()
+presenter_toggle()  # A12: ?present=1 or the sidebar switch
 navigation.run()

@@ -86,18 +86,43 @@ def set_z(loaded: Loaded, z: np.ndarray) -> None:
     z = clamp_z(z)
     st.session_state[_z_key(loaded.key)] = z
     for i, value in enumerate(z):  # keep the sliders (A4) in step
-        st.session_state[f"zslider::{loaded.key}::{i}"] = float(value)
+        key = f"zslider::{loaded.key}::{i}"
+        # Only changed values: a second set_z with the same z (say, a callback then the page)
+        # must not touch a slider this run has already drawn, which Streamlit refuses.
+        if st.session_state.get(key) != float(value):
+            st.session_state[key] = float(value)
     _sync_query_params(loaded)
 
 
-def _sync_query_params(loaded: Loaded) -> None:
-    z = st.session_state.get(_z_key(loaded.key))
+LINK_PARAMS = ("model", "z", "present")  # what a shared link restores (A12)
+
+
+def link_params(loaded: Loaded) -> dict[str, str]:
+    """The query parameters that bring a new session to this model, z and presenter mode."""
     params = {"model": loaded.key}
+    z = st.session_state.get(_z_key(loaded.key))
     if z is not None:
-        params["z"] = ",".join(f"{v:.3f}" for v in z)
+        params["z"] = format_z(z)
     if st.session_state.get("presenter"):
         params["present"] = "1"
-    st.query_params.from_dict(params)
+    return params
+
+
+def format_z(z: np.ndarray) -> str:
+    """z for a link: 3 decimals, '-0' written as '0' (parse_z reads it back)."""
+    return ",".join(f"{v:.3f}".replace("-0.000", "0.000") for v in np.asarray(z, dtype=np.float64))
+
+
+def _sync_query_params(loaded: Loaded) -> None:
+    """Keep the address bar a shareable link; other parameters are left alone."""
+    wanted = link_params(loaded)
+    current = {k: st.query_params.get(k) for k in LINK_PARAMS}
+    if all(current[k] == wanted.get(k) for k in LINK_PARAMS):
+        return
+    for k in LINK_PARAMS:
+        if k not in wanted and k in st.query_params:
+            del st.query_params[k]
+    st.query_params.update(wanted)
 
 
 def parse_z(text: str, latent_dim: int) -> np.ndarray | None:
@@ -167,7 +192,7 @@ def _restore_from_query(entries: list[ModelEntry]) -> None:
             )
     st.session_state["presenter"] = params.get("present") == "1"
     z_text = params.get("z")
-    if z_text and st.session_state.get("model_key"):
+    if z_text and (not wanted or wanted in keys):  # z of an unknown model means nothing here
         st.session_state["pending_z"] = z_text[:2000]
 
 
@@ -203,6 +228,7 @@ def model_picker() -> Loaded | None:
         else:
             set_z(loaded, z)
 
+    _sync_query_params(loaded)  # a model switch or a page change updates the link too
     _model_card(loaded)
     with st.sidebar.expander("Open a checkpoint file"):
         st.file_uploader(

@@ -34,6 +34,7 @@ EVALUATE_EPILOG = """\
 examples:
   python -m explorer evaluate checkpoints/mnist-mlp-z2.pt
   python -m explorer evaluate runs/model.pt --iw-samples 1000 --json
+  python -m explorer evaluate checkpoints/mnist-mlp-z2.pt --index 7 --samples 10 --seed 0 --device cpu
 
 All numbers are nats per test image: -ELBO = recon + KL, and nll_iw is -log p(x) estimated with
 k importance samples (Burda et al. 2015), which is never above -ELBO and tightens as k grows.
@@ -157,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
     e.add_argument("--device", choices=DEVICES, default="auto", help="device to evaluate on (default: auto)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    one = e.add_argument_group("one image (the numbers of the app's ELBO lab)")
+    one.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="score only test image I: mu, sigma, KL (closed form and Monte Carlo), recon, ELBO, "
+        "IW log p(x) and, for a 2-D latent, log p(x) by quadrature. The app computes on the CPU: "
+        "add --device cpu to match its numbers exactly",
+    )
+    one.add_argument(
+        "--samples", type=_positive_int, default=10, help="with --index: Monte Carlo samples L (default: 10)"
+    )
     return parser
 
 
@@ -299,6 +312,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = checkpoints.load(args.checkpoint, map_location=device)
     data = load_dataset(ckpt.dataset.name, args.data_dir).to(device)
     binarize = ckpt.train_config.binarize if ckpt.train_config else "none"
+    if args.index is not None:
+        return _evaluate_image(args, ckpt, data.test_x, data.test_y, binarize)
     started = time.perf_counter()
     metrics = evaluate(
         ckpt.model,
@@ -324,6 +339,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics))
     else:
         print(_summary(metrics, title=f"{args.checkpoint}: {cfg.describe()} on {ckpt.dataset.title}"))
+    return 0
+
+
+def _evaluate_image(args: argparse.Namespace, ckpt, test_x, test_y, binarize: str) -> int:
+    """`evaluate --index I`: every term of one image's ELBO, computed as the app's ELBO lab does."""
+    from explorer import elbo_lab
+
+    targets = elbo_lab.image_targets(test_x, binarize)
+    if not 0 <= args.index < len(targets):
+        raise ExplorerError(f"--index must be 0..{len(targets) - 1} for {ckpt.dataset.title}, got {args.index}")
+    if args.samples > elbo_lab.MAX_SAMPLES:
+        raise ExplorerError(f"--samples must be 1..{elbo_lab.MAX_SAMPLES}")
+    x = targets[args.index]
+    terms = elbo_lab.analyse_image(
+        ckpt.model, x, index=args.index, seed=args.seed, samples=args.samples, iw_samples=args.iw_samples
+    )
+    exact = elbo_lab.exact_posterior(ckpt.model, x) if ckpt.latent_dim == 2 else None
+    report = elbo_lab.image_report(terms, exact)
+    cfg = ckpt.model_config
+    label = int(test_y[args.index])
+    report.update(
+        label=ckpt.dataset.class_names[label],
+        latent_dim=cfg.latent_dim,
+        dataset=ckpt.dataset.name,
+        arch=cfg.arch,
+        checkpoint=str(args.checkpoint),
+    )
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.checkpoint}: test image {args.index} ({report['label']}), seed {args.seed}, L = {args.samples}")
+    print(f"  mu           {' '.join(f'{v:+.4f}' for v in report['mu'])}")
+    print(f"  sigma        {' '.join(f'{v:.4f}' for v in report['sigma'])}")
+    kl_se = report["kl_mc_stderr"]
+    print(
+        f"  KL           {report['kl']:10.4f} nats closed form;  Monte Carlo {report['kl_mc']:.4f}"
+        + (f" +- {kl_se:.4f}" if kl_se is not None else "")
+    )
+    recon_se = report["recon_stderr"]
+    print(f"  recon        {report['recon']:10.4f} nats" + (f" +- {recon_se:.4f}" if recon_se is not None else ""))
+    print(f"  ELBO         {report['elbo']:10.4f} nats  (-(recon + KL))")
+    if report["log_px_iw"] is not None:
+        print(
+            f"  log p(x)     {report['log_px_iw']:10.4f} nats  (IW bound, k={args.iw_samples}; gap {report['gap_iw']:.4f})"
+        )
+    if exact is not None:
+        print(
+            f"  log p(x)     {exact.log_px:10.4f} nats  (quadrature; exact ELBO {exact.elbo:.4f}, "
+            f"KL(q || p(z|x)) {exact.kl_to_posterior:.4f})"
+        )
     return 0
 
 

@@ -18,6 +18,10 @@ import pytest
 import torch
 
 from explorer import checkpoints
+from explorer.checkpoints import EncodedTestSet
+from explorer.config import ModelConfig
+from explorer.data import DatasetInfo
+from explorer.models import VAE
 from explorer.ui.pad import model_payload
 from tests.browser.conftest import StreamlitServer, wait_idle
 from tests.conftest import REPO
@@ -30,14 +34,28 @@ REAL_MNIST = REPO / "checkpoints" / "mnist-mlp-z2.pt"
 TOLERANCE = 1e-4
 
 
+def _untrained(path, config: ModelConfig) -> None:
+    """A randomly initialised model saved as a checkpoint: the decoder's arithmetic is what counts."""
+    torch.manual_seed(0)
+    model = VAE(config).eval()
+    d, n = config.latent_dim, 200
+    encoded = EncodedTestSet(mu=torch.randn(n, d), logvar=torch.zeros(n, d), labels=torch.arange(n) % 3)
+    info = DatasetInfo("synthetic", config.image_shape, ("a", "b", "c"))
+    checkpoints.save(path, checkpoints.to_dict(model, train_config=None, dataset=info, encoded=encoded))
+
+
 @pytest.fixture(scope="module")
 def models_dir(tiny_models_dir, tmp_path_factory):
-    """The tiny digits models, plus the shipped MNIST MLP when this checkout has it."""
+    """The tiny digits models, the shipped MNIST MLP when this checkout has it, and two untrained
+    conv decoders: MNIST-sized (the shipped conv recipe) and an RGB one with odd sides, whose
+    transposed convs need output_padding."""
     folder = tmp_path_factory.mktemp("pad-models")
     for path in tiny_models_dir.glob("*.pt"):
         shutil.copy(path, folder / path.name)
     if REAL_MNIST.is_file():
         shutil.copy(REAL_MNIST, folder / REAL_MNIST.name)
+    _untrained(folder / "mnist-conv-untrained.pt", ModelConfig(arch="conv", hidden=(32, 64), latent_dim=2))
+    _untrained(folder / "rgb-conv-odd.pt", ModelConfig(image_shape=(3, 7, 9), arch="conv", hidden=(4, 8), latent_dim=3))
     return folder
 
 
@@ -78,6 +96,17 @@ def snapshot(page) -> dict:
 
 def next_frames(page) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def canvas_rgb(page) -> np.ndarray:
+    """The image canvas as drawn: (H, W, 3), 0..255."""
+    data = page.evaluate(
+        f"""() => {{
+            const c = document.querySelector('{IMAGE}');
+            return {{w: c.width, h: c.height, px: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)}};
+        }}"""
+    )
+    return np.array(data["px"], dtype=np.int64).reshape(data["h"], data["w"], 4)[..., :3]
 
 
 def canvas_pixels(page) -> np.ndarray:
@@ -191,12 +220,23 @@ def _check_decoder(page, model, latent_dim: int, seed: int) -> float:
     return worst
 
 
-@pytest.mark.parametrize("name", ["digits-mlp-z2", "digits-conv-z2", "digits-mlp-z20"])
+@pytest.mark.parametrize(
+    "name", ["digits-mlp-z2", "digits-conv-z2", "digits-mlp-z20", "mnist-conv-untrained", "rgb-conv-odd"]
+)
 def test_browser_decoder_matches_torch(page, pad_server, torch_models, name):
     snap = open_pad(page, pad_server, model=f"shipped:{name}")
     model = torch_models(name)
     assert _check_decoder(page, model, model.config.latent_dim, seed=len(name)) < TOLERANCE
     assert snap["modelId"] == model_payload(model)["id"]
+
+
+def test_colour_images_are_drawn_in_colour(page, pad_server, torch_models):
+    snap = open_pad(page, pad_server, model="shipped:rgb-conv-odd", z="0.500,-1.000,2.000")
+    assert snap["imageShape"] == [3, 7, 9]
+    expected = np.round(255 * torch_decode(torch_models("rgb-conv-odd"), [0.5, -1.0, 2.0])).transpose(1, 2, 0)
+    drawn = canvas_rgb(page)
+    assert drawn.shape == (7, 9, 3)
+    assert np.abs(drawn - expected).max() <= 1
 
 
 @pytest.mark.skipif(not REAL_MNIST.is_file(), reason="checkpoints/mnist-mlp-z2.pt is not in this checkout")

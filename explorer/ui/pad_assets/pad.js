@@ -50,12 +50,22 @@ function buildModel(payload) {
     } else if (spec.type === "conv_transpose") {
       const [cin, hin, win] = spec.in_shape;
       const [cout, hout, wout] = spec.out_shape;
+      const [kh, kw] = spec.kernel;
+      // Weights reordered (C_in, kH, kW, C_out) so the innermost loop runs over output channels
+      // through contiguous memory; the layer accumulates channels-last in `acc`.
+      const W = slice64(floats, spec.weight); // (C_in, C_out, kH, kW) as in torch
+      const WT = new Float64Array(W.length);
+      for (let ci = 0; ci < cin; ci++)
+        for (let co = 0; co < cout; co++)
+          for (let ky = 0; ky < kh; ky++)
+            for (let kx = 0; kx < kw; kx++)
+              WT[((ci * kh + ky) * kw + kx) * cout + co] = W[((ci * cout + co) * kh + ky) * kw + kx];
       Object.assign(layer, {
-        cin, hin, win, cout, hout, wout,
-        kh: spec.kernel[0], kw: spec.kernel[1], sh: spec.stride[0], sw: spec.stride[1],
-        ph: spec.padding[0], pw: spec.padding[1],
-        W: slice64(floats, spec.weight), b: slice64(floats, spec.bias),
+        cin, hin, win, cout, hout, wout, kh, kw,
+        sh: spec.stride[0], sw: spec.stride[1], ph: spec.padding[0], pw: spec.padding[1],
+        WT, b: slice64(floats, spec.bias),
       });
+      layer.acc = new Float64Array(cout * hout * wout);
       layer.out = new Float64Array(cout * hout * wout);
       size = cout * hout * wout;
     } else if (!["relu", "tanh", "sigmoid", "unflatten"].includes(spec.type)) {
@@ -98,31 +108,33 @@ function runDecoder(model, z) {
       case "unflatten": // C, H, W row-major is already the layout
         break;
       case "conv_transpose": {
-        // Input pixel (iy, ix) adds x * W[ci, co, ky, kx] to output (iy*sh - ph + ky, ix*sw - pw + kx).
-        const { W, b, cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw, out } = L;
-        const plane = hout * wout;
-        for (let co = 0; co < cout; co++) out.fill(b ? b[co] : 0, co * plane, (co + 1) * plane);
-        for (let ci = 0; ci < cin; ci++) {
-          for (let iy = 0; iy < hin; iy++) {
-            for (let ix = 0; ix < win; ix++) {
+        // Input pixel (iy, ix) of channel ci adds x * W[ci, co, ky, kx] to output pixel
+        // (iy*sh - ph + ky, ix*sw - pw + kx) of every channel co.
+        const { WT, b, cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw, acc, out } = L;
+        acc.fill(0);
+        for (let iy = 0; iy < hin; iy++) {
+          for (let ix = 0; ix < win; ix++) {
+            for (let ci = 0; ci < cin; ci++) {
               const v = x[(ci * hin + iy) * win + ix];
-              if (v === 0) continue; // after a ReLU most inputs are zero
-              for (let co = 0; co < cout; co++) {
-                const wBase = (ci * cout + co) * kh * kw;
-                const oBase = co * plane;
-                for (let ky = 0; ky < kh; ky++) {
-                  const oy = iy * sh - ph + ky;
-                  if (oy < 0 || oy >= hout) continue;
-                  const oRow = oBase + oy * wout;
-                  const wRow = wBase + ky * kw;
-                  for (let kx = 0; kx < kw; kx++) {
-                    const ox = ix * sw - pw + kx;
-                    if (ox >= 0 && ox < wout) out[oRow + ox] += v * W[wRow + kx];
-                  }
+              if (v === 0) continue; // after a ReLU many inputs are zero
+              for (let ky = 0; ky < kh; ky++) {
+                const oy = iy * sh - ph + ky;
+                if (oy < 0 || oy >= hout) continue;
+                for (let kx = 0; kx < kw; kx++) {
+                  const ox = ix * sw - pw + kx;
+                  if (ox < 0 || ox >= wout) continue;
+                  const o = (oy * wout + ox) * cout;
+                  const w = ((ci * kh + ky) * kw + kx) * cout;
+                  for (let co = 0; co < cout; co++) acc[o + co] += v * WT[w + co];
                 }
               }
             }
           }
+        }
+        const plane = hout * wout;
+        for (let co = 0; co < cout; co++) {
+          const bias = b ? b[co] : 0;
+          for (let p = 0; p < plane; p++) out[co * plane + p] = acc[p * cout + co] + bias;
         }
         x = out;
         break;
@@ -209,7 +221,7 @@ class Pad {
     this.frameRequested = false;
     this.eventTime = null; // timeStamp of the oldest move not drawn yet
     this.frames = 0;
-    this.timings = []; // {work, latency} in ms for each frame that followed a move
+    this.timings = []; // {work, handled, latency} in ms for each frame that followed a move
     this.lastPixels = null;
     this.lastZ = null;
     this.releases = 0;
@@ -444,7 +456,10 @@ class Pad {
 
   // One animation frame per burst of moves: decode the newest z, draw the image and the marker.
   requestFrame(eventTime) {
-    if (eventTime !== null && this.eventTime === null) this.eventTime = eventTime;
+    if (eventTime !== null && this.eventTime === null) {
+      this.eventTime = eventTime;
+      this.handledTime = performance.now();
+    }
     if (this.frameRequested) return;
     this.frameRequested = true;
     requestAnimationFrame(() => this.frame());
@@ -463,7 +478,11 @@ class Pad {
     this.lastPixels = Float64Array.from(pixels);
     this.lastZ = Float64Array.from(this.z);
     if (this.eventTime !== null) {
-      if (this.timings.length < MAX_TIMINGS) this.timings.push({ work: end - start, latency: end - this.eventTime });
+      if (this.timings.length < MAX_TIMINGS) {
+        // work: decode + draw; handled: from the move's handler to the drawn image;
+        // latency: from the pointer event's own timestamp (includes the browser's input queue).
+        this.timings.push({ work: end - start, handled: end - this.handledTime, latency: end - this.eventTime });
+      }
       this.eventTime = null;
     }
   }

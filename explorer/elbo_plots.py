@@ -410,6 +410,7 @@ def aggregate_map(
                 mode="markers",
                 marker=dict(size=16, symbol="cross-thin", color="white", line=dict(width=3, color="white")),
                 name="decoded",
+                showlegend=False,
                 hoverinfo="skip",
             )
         )

@@ -1,9 +1,6 @@
-"""Placeholder: replaced by the page's own implementation."""
+"""Train: a VAE trained in the background with live curves and a latent time-lapse, and the
+autoencoder-vs-VAE comparison (PRODUCT.md A7, A10, J2). The view lives in explorer.ui.train_view."""
 
-import streamlit as st
+from explorer.ui.train_view import render
 
-from explorer.ui.common import require_model
-
-loaded = require_model()
-st.title("train")
-st.write(loaded.ckpt.model_config.describe())
+render()

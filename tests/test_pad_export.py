@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from torch import nn
 
 from explorer.config import ModelConfig
 from explorer.models import VAE
-from explorer.pad_export import PadExportError, decode_numpy, export_decoder, to_payload
+from explorer.pad_export import PadExportError, decode_numpy, export_decoder, pack_decoder, unpack_decoder
 
 CONFIGS = {
     "mlp-relu": ModelConfig(image_shape=(1, 8, 8), hidden=(64,), latent_dim=2),
@@ -62,28 +61,31 @@ def test_output_padding_is_exported():
     assert export.layers[-1] == {"type": "sigmoid"}
 
 
-def test_payload_round_trip():
+def test_packed_decoder_round_trip():
     model = _model(CONFIGS["conv-digits"])
     export = export_decoder(model)
-    payload = to_payload(export)
-    text = json.dumps(payload)  # JSON-able as it is
-    assert json.loads(text) == payload
-    floats = np.frombuffer(base64.b64decode(payload["blob"]), dtype="<f4")
+    data = pack_decoder(export)
+    assert data[:4] == b"LPAD"
+    header, floats = unpack_decoder(data)
+    assert (len(data) - len(floats) * 4) % 4 == 0  # the floats start 4-byte aligned
     assert floats.size == export.n_floats
     state = {k: v.numpy() for k, v in model.decoder.layers.state_dict().items()}
-    for layer, described in zip(export.layers, payload["layers"]):
+    for layer, described in zip(export.layers, header["layers"]):
+        assert described["type"] == layer["type"]
         for role, name in zip(("weight", "bias"), layer.get("params", [])):
             offset, length = described[role]
             np.testing.assert_array_equal(floats[offset : offset + length], state[name].ravel())
-    assert payload["latent_dim"] == 2 and payload["image_shape"] == [1, 8, 8]
+    assert header["latent_dim"] == 2 and header["image_shape"] == [1, 8, 8]
+    with pytest.raises(ValueError, match="packed"):
+        unpack_decoder(b"nonsense" + data)
 
 
-def test_payload_id_follows_the_weights():
-    first = to_payload(export_decoder(_model(CONFIGS["mlp-relu"], seed=0)))
-    again = to_payload(export_decoder(_model(CONFIGS["mlp-relu"], seed=0)))
-    other = to_payload(export_decoder(_model(CONFIGS["mlp-relu"], seed=1)))
-    assert first["id"] == again["id"]
-    assert first["id"] != other["id"]
+def test_packed_id_follows_the_weights():
+    def packed_id(seed: int) -> str:
+        return unpack_decoder(pack_decoder(export_decoder(_model(CONFIGS["mlp-relu"], seed=seed))))[0]["id"]
+
+    assert packed_id(0) == packed_id(0)
+    assert packed_id(0) != packed_id(1)
 
 
 def test_unsupported_layer_is_refused():

@@ -27,7 +27,7 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from explorer.pad_export import export_decoder, to_payload
+from explorer.pad_export import export_decoder, pack_decoder, unpack_decoder
 from explorer.ui.common import Loaded, clamp_z, set_z
 
 _ASSETS = Path(__file__).with_name("pad_assets")
@@ -44,19 +44,20 @@ _component = st.components.v2.component(
 # ---------------------------------------------------------------- payloads (cached per model)
 
 _lock = threading.Lock()
-_model_payloads: weakref.WeakKeyDictionary[nn.Module, dict[str, Any]] = weakref.WeakKeyDictionary()
+_packed: weakref.WeakKeyDictionary[nn.Module, tuple[str, bytes]] = weakref.WeakKeyDictionary()
 _backgrounds: OrderedDict[str, str] = OrderedDict()
 
 
-def model_payload(model: nn.Module) -> dict[str, Any]:
-    """The decoder as the browser reads it; computed once per (never mutated) model object."""
+def packed_decoder(model: nn.Module) -> tuple[str, bytes]:
+    """(id, message): the decoder as the browser reads it, made once per (never mutated) model."""
     with _lock:
-        payload = _model_payloads.get(model)
-    if payload is None:
-        payload = {"role": "model", **to_payload(export_decoder(model))}
+        packed = _packed.get(model)
+    if packed is None:
+        data = pack_decoder(export_decoder(model))
+        packed = (unpack_decoder(data)[0]["id"], data)
         with _lock:
-            _model_payloads[model] = payload
-    return payload
+            _packed[model] = packed
+    return packed
 
 
 def _b64(array: np.ndarray) -> str:
@@ -207,11 +208,11 @@ def latent_pad(
         "axis_labels": list(axis_labels or _default_axis_labels(dims)),
     }
     scene["id"] = hashlib.sha1(json.dumps(scene, sort_keys=True).encode()).hexdigest()[:20]
-    model = model_payload(loaded.ckpt.model)
+    model_id, model_bytes = packed_decoder(loaded.ckpt.model)
 
     # The two carriers are the same on every rerun until the model or the scene changes, so
     # Streamlit's message cache sends them once; only the small third element changes on release.
-    _component(key=f"{key}::model", data=model)
+    _component(key=f"{key}::model", data=model_bytes)
     _component(key=f"{key}::scene", data=scene)
     callback = functools.partial(_on_release, loaded, key) if apply else (lambda: None)
     result = _component(
@@ -219,7 +220,7 @@ def latent_pad(
         data={
             "role": "pad",
             "key": key,
-            "model_id": model["id"],
+            "model_id": model_id,
             "scene_id": scene["id"],
             "z": [float(v) for v in z_full],
             "size": int(size),

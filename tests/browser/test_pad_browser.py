@@ -22,7 +22,7 @@ from explorer.checkpoints import EncodedTestSet
 from explorer.config import ModelConfig
 from explorer.data import DatasetInfo
 from explorer.models import VAE
-from explorer.ui.pad import model_payload
+from explorer.ui.pad import packed_decoder
 from tests.browser.conftest import StreamlitServer, wait_idle
 from tests.conftest import REPO
 
@@ -172,7 +172,7 @@ def test_pad_appears_with_points_and_an_image(page, pad_server, torch_models):
     assert page.locator(IMAGE).is_visible()
     assert snap["imageShape"] == [1, 8, 8]
     assert snap["points"] > 100  # the encoded test set behind the pad
-    assert snap["modelId"] == model_payload(torch_models("digits-mlp-z2"))["id"]
+    assert snap["modelId"] == packed_decoder(torch_models("digits-mlp-z2"))[0]
     pixels = canvas_pixels(page)
     expected = np.round(255 * torch_decode(torch_models("digits-mlp-z2"), [0.0, 0.0])[0])
     assert np.abs(pixels - expected).max() <= 1  # the canvas shows decode(z = 0)
@@ -227,7 +227,7 @@ def test_browser_decoder_matches_torch(page, pad_server, torch_models, name):
     snap = open_pad(page, pad_server, model=f"shipped:{name}")
     model = torch_models(name)
     assert _check_decoder(page, model, model.config.latent_dim, seed=len(name)) < TOLERANCE
-    assert snap["modelId"] == model_payload(model)["id"]
+    assert snap["modelId"] == packed_decoder(model)[0]
 
 
 def test_colour_images_are_drawn_in_colour(page, pad_server, torch_models):
@@ -300,7 +300,8 @@ def test_share_link_restores_model_and_z(page, pad_server):
 
 
 def test_weights_are_sent_once_not_on_every_rerun(page, pad_server, torch_models):
-    blob_marker = model_payload(torch_models("digits-conv-z2"))["blob"][:48].encode()
+    packed = packed_decoder(torch_models("digits-conv-z2"))[1]
+    blob_marker = packed[-64:]  # the last weights of the decoder, raw float32
     hits: list[float] = []
 
     def on_socket(ws):

@@ -1,7 +1,8 @@
 // The live latent pad (A5): drag over the latent plane, the decoder runs here in the browser.
 //
 // explorer/ui/pad.py mounts this component three times per pad:
-//   role "model": the decoder's weights (explorer/pad_export.py's payload), parsed once per id;
+//   the model: the decoder's weights as raw bytes (explorer/pad_export.py's pack_decoder),
+//     parsed once per decoder id;
 //   role "scene": the points behind the pad, the optional manifold image, the axes;
 //   role "pad":   the current z and the ids of the model and scene to draw with.
 // The first two are identical on every rerun, so Streamlit sends them once and afterwards only a
@@ -36,9 +37,24 @@ function slice64(floats, range) {
   return Float64Array.from(floats.subarray(offset, offset + length));
 }
 
-// Turn the payload into layers with float64 weights and one preallocated output buffer each.
-function buildModel(payload) {
-  const floats = new Float32Array(base64Bytes(payload.blob).buffer); // little-endian float32
+// Read explorer/pad_export.py's pack_decoder message: MAGIC (8 bytes), the header's length
+// (uint32 LE), the JSON header, then the parameters as little-endian float32.
+function decoderHeader(bytes) {
+  const magic = [76, 80, 65, 68, 1, 0, 0, 0]; // "LPAD" 1
+  if (!magic.every((b, i) => bytes[i] === b)) throw new Error("latent pad: not a packed decoder");
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
+  return { header: JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + length))), start: 12 + length };
+}
+
+function unpackDecoder(bytes) {
+  const { header, start } = decoderHeader(bytes);
+  const floats = new Float32Array(bytes.slice(start).buffer); // a copy: aligned, little-endian
+  return { header, floats };
+}
+
+// Turn the message into layers with float64 weights and one preallocated output buffer each.
+function buildModel(bytes) {
+  const { header: payload, floats } = unpackDecoder(bytes);
   const layers = [];
   let size = payload.latent_dim;
   for (const spec of payload.layers) {
@@ -159,8 +175,9 @@ function loaded(kind, id, item) {
   NS.waiting.delete(wait);
 }
 
-function registerModel(payload) {
-  if (!NS.models.has(payload.id)) loaded("models", payload.id, buildModel(payload));
+function registerModel(bytes) {
+  const { id } = decoderHeader(bytes).header;
+  if (!NS.models.has(id)) loaded("models", id, buildModel(bytes));
 }
 
 function registerScene(payload) {
@@ -589,10 +606,11 @@ NS.decode = (z, key) => {
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   if (!data) return;
-  if (data.role === "model" || data.role === "scene") {
+  const isModel = data instanceof Uint8Array; // the packed decoder arrives as raw bytes
+  if (isModel || data.role === "scene") {
     // A carrier: nothing to show, and its element container is hidden by pad.css.
     if (!parentElement.querySelector(".lp-carrier")) el("div", "lp-carrier", parentElement);
-    (data.role === "model" ? registerModel : registerScene)(data);
+    (isModel ? registerModel : registerScene)(data);
     return;
   }
   let pad = parentElement.__latentPad;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-trains every shipped checkpoint with the project's own CLI, then scores each one with
-# `python -m explorer evaluate --iw-samples 1000 --json` into checkpoints/cards/<name>.json.
+# `python -m explorer evaluate --iw-samples 1000 --json --save-metrics` into checkpoints/cards/<name>.json
+# (the metrics also go into the checkpoint, so the app shows the same numbers).
 # Usage: bash checkpoints/train_all.sh [name ...]   (data: --data-dir, $EXPLORER_DATA_DIR or the cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,8 @@ if [ $# -gt 0 ]; then names=("$@"); else names=("${ORDER[@]}"); fi
 
 for name in "${names[@]}"; do
   args=${RECIPES[$name]}
-  echo "== $name: python -m explorer train $args --compact --iw-samples 1000 --out checkpoints/$name.pt"
-  python -m explorer train $args --compact --iw-samples 1000 --out "checkpoints/$name.pt" 2>"checkpoints/cards/$name.log"
-  python -m explorer evaluate "checkpoints/$name.pt" --iw-samples 1000 --json > "checkpoints/cards/$name.json"
+  echo "== $name: python -m explorer train $args --compact --iw-samples 0 --out checkpoints/$name.pt"
+  python -m explorer train $args --compact --iw-samples 0 --out "checkpoints/$name.pt" 2>"checkpoints/cards/$name.log"
+  python -m explorer evaluate "checkpoints/$name.pt" --iw-samples 1000 --json --save-metrics > "checkpoints/cards/$name.json"
   cat "checkpoints/cards/$name.json"
 done

@@ -193,6 +193,14 @@ def load(
     return from_dict(raw, map_location=map_location)
 
 
+def read_dict(source: str | os.PathLike | bytes | BinaryIO, *, max_bytes: int = MAX_FILE_BYTES) -> dict:
+    """The file's plain dict, read with the same safety checks as `load` but not validated further."""
+    raw = _read_raw(source, max_bytes)
+    if not isinstance(raw, dict):
+        raise _fail(f"the file holds a {type(raw).__name__}, expected a dict")
+    return raw
+
+
 def _read_raw(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> Any:
     name = "the uploaded file"
     if isinstance(source, (str, os.PathLike)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -158,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
     e.add_argument("--device", choices=DEVICES, default="auto", help="device to evaluate on (default: auto)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    e.add_argument(
+        "--save-metrics",
+        action="store_true",
+        help="also write these metrics into the checkpoint (atomically), so the app shows them",
+    )
     one = e.add_argument_group("one image (the numbers of the app's ELBO lab)")
     one.add_argument(
         "--index",
@@ -205,6 +211,29 @@ class _ProgressLine:
             )
 
 
+def _iw_progress(k: int, enabled: bool = True):
+    """Progress of the importance-weighted bound on stderr (it is the slow part for large k)."""
+    if not enabled or k == 0:
+        return None
+    started = time.perf_counter()
+    tty = sys.stderr.isatty()
+    shown = [0.0]
+
+    def report(done: int, total: int) -> None:
+        fraction = done / total
+        if not tty and fraction < 1 and fraction - shown[0] < 0.1:
+            return
+        shown[0] = fraction
+        elapsed = time.perf_counter() - started
+        left = elapsed * (1 - fraction) / max(fraction, 1e-9)
+        text = f"IW bound (k={k}): {done}/{total} images, {left:4.0f} s left"
+        print(
+            ("\r\033[K" + text) if tty else text, end="" if tty and done < total else "\n", file=sys.stderr, flush=True
+        )
+
+    return report
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     spec = dataset_spec(args.dataset)
     hidden = args.hidden or _hidden(DEFAULT_HIDDEN[args.arch])
@@ -244,7 +273,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = _ProgressLine(enabled=not args.quiet)
     started = time.perf_counter()
 
-    def write(model, history, metrics=None) -> None:
+    command = "python -m explorer " + " ".join(shlex.quote(a) for a in (args.argv or []))
+
+    def write(model, history, metrics=None, seconds=None) -> None:
         payload = checkpoints.to_dict(
             model,
             train_config=train_config,
@@ -252,7 +283,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             encoded=checkpoints.encode_test_set(model, data.test_x.to(device), data.test_y, binarize=args.binarize),
             history=[h.to_dict() for h in history],
             metrics=metrics,
-            meta={"device": describe_device(device), "seconds": round(time.perf_counter() - started, 2)},
+            meta={
+                "device": describe_device(device),
+                "seconds": round(seconds if seconds is not None else time.perf_counter() - started, 2),
+                "command": command,
+            },
             compact=args.compact,
         )
         checkpoints.save(out, payload)
@@ -287,8 +322,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         binarize=args.binarize,
         iw_samples=args.iw_samples,
         seed=args.seed,
+        progress=_iw_progress(args.iw_samples, enabled=not args.quiet),
     )
-    write(result.model, result.history, metrics.to_dict())
+    write(result.model, result.history, metrics.to_dict(), seconds=result.seconds)
     print(_summary(metrics.to_dict(), title=f"{out}  ({result.seconds:.0f} s training)"))
     return 0
 
@@ -303,6 +339,14 @@ def _summary(m: dict, *, title: str) -> str:
     if m.get("knn_accuracy") is not None:
         lines.append(f"  5-NN on mu   {100 * m['knn_accuracy']:9.1f} %")
     return "\n".join(lines)
+
+
+def _store_metrics(path: str, metrics: dict) -> None:
+    """Replace the checkpoint's metrics, leaving every other part of the file as it was."""
+    raw = checkpoints.read_dict(path)
+    raw["metrics"] = dict(metrics)
+    checkpoints.from_dict(raw)  # still a valid checkpoint
+    checkpoints.save(path, raw)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -324,7 +368,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         binarize=binarize,
         iw_samples=args.iw_samples,
         seed=args.seed,
+        progress=_iw_progress(args.iw_samples),
     ).to_dict()
+    if args.save_metrics:
+        _store_metrics(args.checkpoint, metrics)
     cfg = ckpt.model_config
     metrics.update(
         latent_dim=cfg.latent_dim,
@@ -393,7 +440,9 @@ def _evaluate_image(args: argparse.Namespace, ckpt, test_x, test_y, binarize: st
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         if args.command == "train":
             return cmd_train(args)

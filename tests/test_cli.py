@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from explorer import checkpoints
 from explorer.cli import main
@@ -103,3 +104,16 @@ def test_checkpoint_is_written_every_epoch(tmp_path, monkeypatch):
         main(["train", "--dataset", "digits", "--hidden", "32", "--epochs", "5", "--out", str(out), "--quiet"]) == 130
     )
     assert len(checkpoints.load(out).history) == 2
+
+
+def test_evaluate_can_store_its_metrics_in_the_checkpoint(tiny_checkpoint, tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(tiny_checkpoint.read_bytes())
+    before = checkpoints.load(path)
+    assert "nll_iw" not in before.metrics
+    assert main(["evaluate", str(path), "--iw-samples", "30", "--save-metrics", "--json"]) == 0
+    after = checkpoints.load(path)
+    assert after.metrics["iw_samples"] == 30 and after.metrics["nll_iw"] <= after.metrics["neg_elbo"] + 0.05
+    for (name, a), b in zip(before.model.state_dict().items(), after.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert after.history == before.history

@@ -179,3 +179,59 @@ def test_background_png_round_trip():
     np.testing.assert_array_equal(decoded, np.round(image * 255).astype(np.uint8))
     with pytest.raises(ValueError, match="image"):
         background_png(np.zeros((2, 3, 4, 5)))
+
+
+# ---------------------------------------------------------------- latent_pad in a script
+
+
+def _pad_script(path: str, key: str, poison: bool) -> None:
+    import copy
+    import dataclasses
+    from pathlib import Path
+
+    import numpy as np
+    import streamlit as st
+    import torch
+
+    from explorer import checkpoints
+    from explorer.ui.common import Loaded
+    from explorer.ui.pad import latent_pad
+    from explorer.ui.registry import ModelEntry
+
+    ckpt = checkpoints.load(path)
+    if poison:  # a diverged decoder: the browser must not be sent NaN weights
+        model = copy.deepcopy(ckpt.model)
+        with torch.no_grad():
+            model.decoder.layers[0].weight[0, 0] = float("nan")
+        ckpt = dataclasses.replace(ckpt, model=model)
+    loaded = Loaded(ModelEntry("shipped:tiny", Path(path), "shipped"), ckpt)
+    result = latent_pad(
+        loaded,
+        z=np.zeros(2),
+        dims=(0, 1),
+        points=ckpt.encoded.mu.numpy(),
+        labels=ckpt.encoded.labels.numpy(),
+        limit=3.0,
+        key=key,
+    )
+    st.write(f"returned {result}")
+
+
+def test_latent_pad_renders_with_any_key(tiny_checkpoint):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_pad_script, args=(str(tiny_checkpoint), "pad::trained:my__run", False))
+    at.run(timeout=60)
+    assert not at.exception
+    assert not at.warning
+    assert at.markdown[-1].value == "returned None"  # nothing released yet
+
+
+def test_latent_pad_warns_instead_of_sending_nan_weights(tiny_checkpoint):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_pad_script, args=(str(tiny_checkpoint), "pad", True))
+    at.run(timeout=60)
+    assert not at.exception
+    assert "cannot run this decoder" in at.warning[0].value
+    assert "NaN" in at.warning[0].value

@@ -27,7 +27,7 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from explorer.pad_export import export_decoder, pack_decoder, unpack_decoder
+from explorer.pad_export import PadExportError, export_decoder, pack_decoder, unpack_decoder
 from explorer.ui.common import Loaded, clamp_z, set_z
 
 _ASSETS = Path(__file__).with_name("pad_assets")
@@ -141,6 +141,11 @@ def parse_release(value: Any, latent_dim: int) -> np.ndarray | None:
     return clamp_z(array)
 
 
+def _widget_key(key: str) -> str:
+    """Streamlit refuses component keys holding '__' (its event delimiter); model names may."""
+    return key.replace("__", "_~")
+
+
 def _on_release(loaded: Loaded, key: str) -> None:
     """Runs before the page does, so the sliders and the page's z already show the released z."""
     result = st.session_state.get(key)
@@ -208,15 +213,20 @@ def latent_pad(
         "axis_labels": list(axis_labels or _default_axis_labels(dims)),
     }
     scene["id"] = hashlib.sha1(json.dumps(scene, sort_keys=True).encode()).hexdigest()[:20]
-    model_id, model_bytes = packed_decoder(loaded.ckpt.model)
+    try:
+        model_id, model_bytes = packed_decoder(loaded.ckpt.model)
+    except PadExportError as exc:
+        st.warning(f"The live pad cannot run this decoder in the browser: {exc}")
+        return None
 
     # The two carriers are the same on every rerun until the model or the scene changes, so
     # Streamlit's message cache sends them once; only the small third element changes on release.
-    _component(key=f"{key}::model", data=model_bytes)
-    _component(key=f"{key}::scene", data=scene)
-    callback = functools.partial(_on_release, loaded, key) if apply else (lambda: None)
+    widget_key = _widget_key(key)
+    _component(key=f"{widget_key}::model", data=model_bytes)
+    _component(key=f"{widget_key}::scene", data=scene)
+    callback = functools.partial(_on_release, loaded, widget_key) if apply else (lambda: None)
     result = _component(
-        key=key,
+        key=widget_key,
         data={
             "role": "pad",
             "key": key,

@@ -267,6 +267,17 @@ def test_release_sends_z_to_python(page, pad_server):
     np.testing.assert_allclose([float(v) for v in link_z.split(",")], released, atol=6e-4)
 
 
+def test_arrow_keys_move_z_and_release_it(page, pad_server):
+    snap = open_pad(page, pad_server, model="shipped:digits-mlp-z2")
+    step = snap["limit"] / 50
+    page.focus(PAD)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")  # five steps
+    wait_released(page, [3 * step, -5 * step])
+    np.testing.assert_allclose(snapshot(page)["z"], [3 * step, -5 * step], atol=1e-6)  # float32 on the server
+
+
 def test_pad_moves_two_coordinates_of_a_larger_z(page, pad_server, torch_models):
     z = np.round(np.random.default_rng(3).normal(size=20), 3)
     snap = open_pad(page, pad_server, model="shipped:digits-mlp-z20", z=",".join(f"{v:.3f}" for v in z))

@@ -242,6 +242,7 @@ class Pad {
     this.lastPixels = null;
     this.lastZ = null;
     this.releases = 0;
+    this.updates = 0; // payloads received from Python
     this.size = 0;
 
     this.root = el("div", "lp-root", parent);
@@ -290,6 +291,7 @@ class Pad {
     this.key = data.key;
     NS.pads.set(data.key, this);
     this.data = data;
+    this.updates += 1;
     this.z = Float64Array.from(data.z);
     if (this.model?.id !== data.model_id || this.scene?.id !== data.scene_id) {
       if (this.model?.id !== data.model_id) this.model = null;
@@ -589,6 +591,7 @@ class Pad {
       points: this.scene ? this.scene.labels.length : 0,
       frames: this.frames,
       releases: this.releases,
+      updates: this.updates,
       lastZ: this.lastZ ? Array.from(this.lastZ) : null,
       lastPixels: this.lastPixels ? Array.from(this.lastPixels) : null,
       imageShape: this.model ? [this.model.channels, this.model.height, this.model.width] : null,

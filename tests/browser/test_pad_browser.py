@@ -359,4 +359,3 @@ def test_real_app_link_and_presenter_mode(page, real_app):
     assert query["z"] == ["0.500,-1.000"]
     assert query["present"] == ["1"]
     page.screenshot(path="/tmp/pad-real-app-presenter.png")
-

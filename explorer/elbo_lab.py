@@ -247,6 +247,7 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
+@torch.inference_mode()
 def analyse_code(
     model: VAE,
     mu: np.ndarray | Tensor,

@@ -226,7 +226,7 @@ def bounds_line(
 ) -> go.Figure:
     """The bounds on one number line (nats): ELBO <= IW estimate <= log p(x), the gap marked."""
     rows: list[tuple[str, float, float | None, str]] = [
-        ("ELBO (L samples)", elbo, elbo_stderr, Q_COLOUR),
+        ("ELBO (L samples, ± 2 s.e.)" if elbo_stderr else "ELBO (L samples)", elbo, elbo_stderr, Q_COLOUR),
     ]
     if elbo_quad is not None:
         rows.append(("ELBO (quadrature)", elbo_quad, None, "#f4a261"))
@@ -249,13 +249,17 @@ def bounds_line(
                 hovertemplate=f"{name}: %{{x:.3f}} nats<extra></extra>",
             )
         )
-    top = log_px_quad if log_px_quad is not None else log_px_iw
+    # the gap: exact when both ends come from quadrature, else the IW estimate minus the ELBO estimate
+    if log_px_quad is not None and elbo_quad is not None:
+        bottom, top, how = elbo_quad, log_px_quad, "="
+    else:
+        bottom, top, how = elbo, log_px_iw, "≈"
     if top is not None:
-        fig.add_shape(type="line", x0=elbo, x1=top, y0=-0.6, y1=-0.6, line=dict(color="#555", width=2))
+        fig.add_shape(type="line", x0=bottom, x1=top, y0=-0.6, y1=-0.6, line=dict(color="#555", width=2))
         fig.add_annotation(
-            x=(elbo + top) / 2,
+            x=(bottom + top) / 2,
             y=-0.6,
-            text=f"gap = KL(q(z|x) ‖ p(z|x)) ≈ {top - elbo:.2f}",
+            text=f"gap = KL(q(z|x) ‖ p(z|x)) {how} {top - bottom:.2f}",
             showarrow=False,
             yshift=-12,
             font=dict(size=12),

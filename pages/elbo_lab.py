@@ -171,9 +171,11 @@ def _derivation() -> None:
             )
 
 
-def _controls(loaded: Loaded, keys: dict[str, str], n_images: int, mu_all: np.ndarray) -> tuple[int, int, int, tuple]:
+def _controls(
+    loaded: Loaded, keys: dict[str, str], n_images: int, mu_all: np.ndarray, *, has_images: bool
+) -> tuple[int, int, int, tuple]:
     d = loaded.latent_dim
-    cols = st.columns([1.1, 0.9, 1.6, 0.9, 1.4] + ([1.2] if d > 2 else []))
+    cols = st.columns([1.1, 1.1, 1.6, 1.1, 1.6])
     with cols[0]:
         if keys["index"] not in st.session_state:
             st.session_state[keys["index"]] = 0
@@ -218,28 +220,33 @@ def _controls(loaded: Loaded, keys: dict[str, str], n_images: int, mu_all: np.nd
             options=IW_CHOICES,
             value=DEFAULT_IW,
             key="elbo_iw",
+            disabled=not has_images,
             help="k = 1 is an unbiased ELBO estimate; larger k gives a tighter bound on log p(x). 0 skips it.",
         )
     dims = (0, 1)
     if d > 2:
         default = elbo_lab.default_dims(mu_all)
-        with cols[5]:
-            options = list(range(d))
-            dx = st.selectbox(
-                "Horizontal axis", options, index=default[0], format_func=lambda i: f"z{i + 1}", key=keys["dim_x"]
-            )
-            dy = st.selectbox(
-                "Vertical axis", options, index=default[1], format_func=lambda i: f"z{i + 1}", key=keys["dim_y"]
-            )
+        options = list(range(d))
+        cols = st.columns([1.1, 1.1, 4.4], vertical_alignment="bottom")
+        dx = cols[0].selectbox(
+            "Horizontal axis", options, index=default[0], format_func=lambda i: f"z{i + 1}", key=keys["dim_x"]
+        )
+        dy = cols[1].selectbox(
+            "Vertical axis", options, index=default[1], format_func=lambda i: f"z{i + 1}", key=keys["dim_y"]
+        )
+        cols[2].caption(
+            f"The plots show two of the {d} coordinates (at first the two whose μ varies most over the test "
+            "set); the numbers always use all of them."
+        )
         dims = (int(dx), int(dy))
     return int(index), int(samples), int(iw_samples), dims
 
 
-def _fmt(value: float | None, stderr: float | None = None, digits: int = 3) -> str:
+def _fmt(value: float | None, stderr: float | None = None) -> str:
+    """3 decimals; a Monte Carlo estimate with its standard error gets 2 of each (it fits the column)."""
     if value is None:
         return "—"
-    text = f"{value:.{digits}f}"
-    return text if stderr is None else f"{text} ± {stderr:.{digits}f}"
+    return f"{value:.3f}" if stderr is None else f"{value:.2f} ± {stderr:.2f}"
 
 
 def _numbers(terms: elbo_lab.ImageELBO, exact: elbo_lab.ExactPosterior | None) -> None:
@@ -265,6 +272,8 @@ def _numbers(terms: elbo_lab.ImageELBO, exact: elbo_lab.ExactPosterior | None) -
         _fmt(terms.elbo),
         help="ELBO = −(reconstruction + KL): the Monte Carlo reconstruction term and the closed-form KL, as the trainer computes them.",
     )
+    if not terms.has_image:
+        return
     row = st.columns(4)
     row[0].metric(
         f"log p(x), IW (k = {terms.iw_samples})",
@@ -287,6 +296,20 @@ def _numbers(terms: elbo_lab.ImageELBO, exact: elbo_lab.ExactPosterior | None) -
             _fmt(exact.kl_to_posterior),
             help=f"KL(q(z|x) ‖ p(z|x)) = log p(x) − ELBO with both integrals done on the grid (ELBO = {exact.elbo:.3f}), so neither is noisy.",
         )
+    notes = []
+    if terms.gap_iw is not None and terms.gap_iw < 0:
+        notes.append(
+            "The IW estimate came out below this ELBO estimate: both are random (the ELBO carries its "
+            "reconstruction term's standard error), and more samples L or k settle the order."
+        )
+    if exact is not None and terms.log_px_iw is not None and exact.log_px - terms.log_px_iw > 1.0:
+        notes.append(
+            f"The IW estimate is still {exact.log_px - terms.log_px_iw:.1f} nats below log p(x): its k samples "
+            "come from q(z|x), and where q puts little mass on the true posterior (the plot above), "
+            "importance weighting tightens the bound only slowly."
+        )
+    for note in notes:
+        st.caption(note)
 
 
 def _kl_and_recon_worked(terms: elbo_lab.ImageELBO, n_pixels: int) -> None:
@@ -464,7 +487,7 @@ def main() -> None:
     if not 0 <= st.session_state.get(keys["index"], 0) < n_images:
         st.session_state[keys["index"]] = 0
     st.session_state.setdefault("elbo_seed", 0)
-    index, samples, iw_samples, dims = _controls(loaded, keys, n_images, mu_all)
+    index, samples, iw_samples, dims = _controls(loaded, keys, n_images, mu_all, has_images=images is not None)
     seed = int(st.session_state["elbo_seed"])
     d = loaded.latent_dim
 

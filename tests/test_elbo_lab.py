@@ -276,8 +276,12 @@ def test_other_figures_build():
     exact = (np.linspace(0, 1, 11), np.linspace(0, 1, 11), -np.ones((11, 11)), (-0.5, -1.5))
     fig = elbo_plots.posterior_zoom(np.array([0.5, 0.5]), np.array([0.1, 0.1]), np.zeros((3, 2)), posterior=exact)
     assert any(t.type == "contour" for t in fig.data)
-    fig = elbo_plots.bounds_line(elbo=-90.0, elbo_stderr=0.3, log_px_iw=-88.0, iw_samples=100, log_px_quad=-87.5)
-    assert len(fig.data) == 3 and "gap" in fig.layout.annotations[0].text
+    fig = elbo_plots.bounds_line(elbo=-90.0, elbo_stderr=0.3, log_px_iw=-88.0, iw_samples=100)
+    assert len(fig.data) == 2 and fig.layout.annotations[0].text.endswith("≈ 2.00")
+    fig = elbo_plots.bounds_line(
+        elbo=-90.0, elbo_stderr=0.3, log_px_iw=-88.0, iw_samples=100, log_px_quad=-87.5, elbo_quad=-89.25
+    )
+    assert len(fig.data) == 4 and fig.layout.annotations[0].text.endswith("= 1.75")  # exact: both by quadrature
     axis = np.linspace(-4, 4, 21)
     dens = np.full((21, 21), 0.01)
     fig = elbo_plots.aggregate_map(axis, dens, dens, show="ratio", holes=np.zeros((2, 2)), clicked=np.zeros(2))

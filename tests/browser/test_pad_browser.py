@@ -267,6 +267,24 @@ def test_release_sends_z_to_python(page, pad_server):
     np.testing.assert_allclose([float(v) for v in link_z.split(",")], released, atol=6e-4)
 
 
+def test_a_rerun_during_a_drag_does_not_move_the_point_back(page, pad_server):
+    snap = open_pad(page, pad_server, model="shipped:digits-mlp-z2")
+    limit = snap["limit"]
+    page.mouse.move(*plane_point(page, 0.0, 0.0, limit))
+    page.mouse.down()
+    page.mouse.move(*plane_point(page, 1.0, 1.0, limit))
+    next_frames(page)
+    # what a rerun elsewhere on the page would do: hand the pad its (older) z again
+    page.evaluate("() => { const p = window.__latentPad.get(); p.update({...p.data, z: [0, 0]}, p.setTriggerValue); }")
+    next_frames(page)
+    np.testing.assert_allclose(snapshot(page)["lastZ"], [1.0, 1.0], atol=2 * limit / 400)
+    page.mouse.move(*plane_point(page, 1.5, 1.0, limit))
+    page.mouse.up()
+    next_frames(page)
+    np.testing.assert_allclose(snapshot(page)["z"], [1.5, 1.0], atol=2 * limit / 400)
+    wait_released(page, snapshot(page)["z"])
+
+
 def test_arrow_keys_move_z_and_release_it(page, pad_server):
     snap = open_pad(page, pad_server, model="shipped:digits-mlp-z2")
     step = snap["limit"] / 50

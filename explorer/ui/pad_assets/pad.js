@@ -551,9 +551,17 @@ class Pad {
     this.releases += 1;
     this.setTriggerValue("release", { z: Array.from(this.z), seq: this.releases });
     if (this.deferred) {
+      // A rerun arrived mid-drag; its z is older than the one just released, which the
+      // rerun that this release starts will send back.
       const data = this.deferred;
+      const released = this.z;
+      const sameModel = data.model_id === this.data.model_id;
       this.deferred = null;
       this.update(data, this.setTriggerValue);
+      if (sameModel && released.length === this.z.length) {
+        this.z = released;
+        this.requestFrame(null);
+      }
     }
   }
 

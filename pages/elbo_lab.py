@@ -223,7 +223,7 @@ def _controls(
             disabled=not has_images,
             help="k = 1 is an unbiased ELBO estimate; larger k gives a tighter bound on log p(x). 0 skips it.",
         )
-    dims = (0, 1)
+    dims = (0, 1) if d >= 2 else (0, 0)
     if d > 2:
         default = elbo_lab.default_dims(mu_all)
         options = list(range(d))
@@ -239,6 +239,8 @@ def _controls(
             "set); the numbers always use all of them."
         )
         dims = (int(dx), int(dy))
+        if dims[0] == dims[1]:
+            st.warning("Choose two different coordinates to see the plane.")
     return int(index), int(samples), int(iw_samples), dims
 
 
@@ -366,17 +368,36 @@ def _kl_and_recon_worked(terms: elbo_lab.ImageELBO, n_pixels: int) -> None:
                 )
 
 
-def _samples_table(terms: elbo_lab.ImageELBO, dims: tuple[int, int]) -> None:
-    i, j = dims
+def _image_and_posterior(loaded: Loaded, terms: elbo_lab.ImageELBO, index: int, label: str, dims) -> None:
+    """The image beside decode(mu), and q(z|x)'s parameters coordinate by coordinate."""
+    d = loaded.latent_dim
+    pics = st.columns(2)
+    if terms.x is not None:
+        pics[0].image(elbo_plots.display_image(terms.x, size=180), caption=f"x: test image {index} ({label})")
+        pics[1].image(elbo_plots.display_image(terms.recon_at_mu, size=180), caption="decode(μ(x))")
+    else:
+        pics[0].image(
+            elbo_plots.display_image(decode(loaded.ckpt.model, terms.mu[None])[0], size=180),
+            caption=f"decode(μ) of test image {index} ({label}); the image itself is not on disk",
+        )
     table = {
-        "l": np.arange(1, terms.samples + 1),
-        f"ε{i + 1}": terms.eps[:, i],
-        f"ε{j + 1}": terms.eps[:, j],
-        f"z{i + 1}": terms.z[:, i],
-        f"z{j + 1}": terms.z[:, j],
-        "log q(z|x)": terms.log_q,
-        "log p(z)": terms.log_prior,
+        "coordinate": [f"z{k + 1}" for k in range(d)],
+        "μ": terms.mu,
+        "σ": terms.sigma,
+        "KL (nats)": terms.kl_per_dim,
     }
+    st.markdown("**q(z|x) = N(μ, diag σ²)** for this image")
+    st.dataframe(table, hide_index=True, height=min(38 + 35 * d, 300), width="stretch")
+    if d > 2:
+        st.plotly_chart(elbo_plots.kl_per_dimension(terms.kl_per_dim, dims=dims), width="stretch")
+
+
+def _samples_table(terms: elbo_lab.ImageELBO, dims: tuple[int, int]) -> None:
+    shown = list(dict.fromkeys(dims))  # one column per coordinate, even when both axes are the same
+    table = {"l": np.arange(1, terms.samples + 1)}
+    table.update({f"ε{c + 1}": terms.eps[:, c] for c in shown})
+    table.update({f"z{c + 1}": terms.z[:, c] for c in shown})
+    table.update({"log q(z|x)": terms.log_q, "log p(z)": terms.log_prior})
     if terms.log_px_z is not None:
         table["log p(x|z)"] = terms.log_px_z
     st.dataframe(table, hide_index=True, height=240, width="stretch")
@@ -506,62 +527,49 @@ def main() -> None:
     names = (f"z{i + 1}", f"z{j + 1}")
     label = ckpt.dataset.class_names[int(labels[index])]
     mu2, sigma2, z2 = terms.mu[[i, j]], terms.sigma[[i, j]], terms.z[:, [i, j]]
+    plane = d >= 2  # a 1-D latent has no plane to draw: numbers and images only
 
     left, right = st.columns([1.35, 1])
     with left:
-        st.markdown(
-            f"**Test image {index}** ({label}) on the latent plane. Click any point to pick another image; "
-            "the orange ellipses are its q(z|x) at 1 and 2 σ"
-            + (f", shown on coordinates {names[0]} and {names[1]} of {d}" if d > 2 else "")
-            + "."
-        )
-        fig = elbo_plots.picker_scatter(
-            mu_all[:, [i, j]],
-            labels,
-            ckpt.dataset.class_names,
-            selected=index,
-            sigma=sigma2,
-            samples=z2,
-            axis_titles=names,
-        )
-        st.plotly_chart(
-            fig,
-            key=keys["pick"],
-            on_select="rerun",
-            selection_mode="points",
-            width="stretch",
-            config={"displaylogo": False},
-        )
-    with right:
-        pics = st.columns(2)
-        if terms.x is not None:
-            pics[0].image(elbo_plots.display_image(terms.x, size=180), caption=f"x: test image {index} ({label})")
-            pics[1].image(elbo_plots.display_image(terms.recon_at_mu, size=180), caption="decode(μ(x))")
-        else:
-            pics[0].image(
-                elbo_plots.display_image(decode(ckpt.model, terms.mu[None])[0], size=180),
-                caption=f"decode(μ) of test image {index} ({label}); the image itself is not on disk",
+        if plane:
+            st.markdown(
+                f"**Test image {index}** ({label}) on the latent plane. Click any point to pick another image; "
+                "the orange ellipses are its q(z|x) at 1 and 2 σ"
+                + (f", shown on coordinates {names[0]} and {names[1]} of {d}" if d > 2 else "")
+                + "."
             )
-        table = {
-            "coordinate": [f"z{k + 1}" for k in range(d)],
-            "μ": terms.mu,
-            "σ": terms.sigma,
-            "KL (nats)": terms.kl_per_dim,
-        }
-        st.markdown("**q(z|x) = N(μ, diag σ²)** for this image")
-        st.dataframe(table, hide_index=True, height=min(38 + 35 * d, 300), width="stretch")
-        if d > 2:
-            st.plotly_chart(elbo_plots.kl_per_dimension(terms.kl_per_dim, dims=dims), width="stretch")
+            fig = elbo_plots.picker_scatter(
+                mu_all[:, [i, j]],
+                labels,
+                ckpt.dataset.class_names,
+                selected=index,
+                sigma=sigma2,
+                samples=z2,
+                axis_titles=names,
+            )
+            st.plotly_chart(
+                fig,
+                key=keys["pick"],
+                on_select="rerun",
+                selection_mode="points",
+                width="stretch",
+                config={"displaylogo": False},
+            )
+        else:
+            st.info(f"Test image {index} ({label}). A 1-D latent has no plane to draw: pick images by number.")
+    with right:
+        _image_and_posterior(loaded, terms, index, label, dims)
 
     st.subheader("q(z|x) up close, with the reparameterized samples")
     left, right = st.columns([1.35, 1])
     with left:
-        posterior = (exact.xs, exact.ys, exact.log_posterior, exact.levels) if exact is not None else None
-        st.plotly_chart(
-            elbo_plots.posterior_zoom(mu2, sigma2, z2, posterior=posterior, axis_titles=names),
-            width="stretch",
-            config={"displaylogo": False},
-        )
+        if plane:
+            posterior = (exact.xs, exact.ys, exact.log_posterior, exact.levels) if exact is not None else None
+            st.plotly_chart(
+                elbo_plots.posterior_zoom(mu2, sigma2, z2, posterior=posterior, axis_titles=names),
+                width="stretch",
+                config={"displaylogo": False},
+            )
         if exact is not None:
             st.caption(
                 "Shaded in purple: the true posterior p(z|x) ∝ p(x|z) p(z), computed on a grid; its contours hold "
@@ -600,8 +608,9 @@ def main() -> None:
             language="bash",
         )
 
-    st.divider()
-    _aggregate_section(loaded, keys, token, mu_all, logvar_all, dims)
+    if plane:
+        st.divider()
+        _aggregate_section(loaded, keys, token, mu_all, logvar_all, dims)
 
 
 main()

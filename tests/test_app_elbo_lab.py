@@ -152,3 +152,45 @@ def test_missing_data_set_keeps_what_q_alone_gives(monkeypatch, tmp_path, tiny_c
     assert any(s.value == "The aggregate posterior against the prior" for s in at.subheader)
     assert not at.code  # no command line to offer without the data
     _test_set.clear()
+
+
+@pytest.fixture
+def odd_models(monkeypatch, tmp_path, digits):
+    """Untrained digits models the tiny set lacks: a Gaussian decoder and a 1-D latent."""
+    from explorer.config import ModelConfig
+    from explorer.models import VAE
+
+    folder = tmp_path / "odd"
+    for name, config in {
+        "gauss-z2": ModelConfig(image_shape=(1, 8, 8), hidden=(16,), latent_dim=2, likelihood="gaussian"),
+        "line-z1": ModelConfig(image_shape=(1, 8, 8), hidden=(16,), latent_dim=1),
+    }.items():
+        torch.manual_seed(0)
+        model = VAE(config).eval()
+        payload = checkpoints.to_dict(
+            model,
+            train_config=None,
+            dataset=digits.info,
+            encoded=checkpoints.encode_test_set(model, digits.test_x, digits.test_y),
+        )
+        checkpoints.save(folder / f"{name}.pt", payload)
+    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(folder))
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
+    return folder
+
+
+def test_gaussian_decoder_shows_squared_error_and_its_constant(odd_models):
+    at = _open_lab("shipped:gauss-z2")
+    terms, exact = _library(odd_models / "gauss-z2.pt", 0, seed=0, samples=10, iw_samples=1000)
+    assert _metrics(at) == _expect(terms, exact)
+    worked = [e.value for e in at.latex if "2\\sigma^2" in e.value or "2 \\cdot" in e.value]
+    assert any(f"{terms.gaussian_constant:+.3f}" in v and f"{terms.recon:.3f}" in v for v in worked)
+    assert any("Gaussian decoder" in m.value for m in at.markdown)
+
+
+def test_one_dimensional_latent_shows_numbers_without_a_plane(odd_models):
+    at = _open_lab("shipped:line-z1")
+    assert any("1-D latent has no plane" in i.value for i in at.info)
+    terms, _ = _library(odd_models / "line-z1.pt", 0, seed=0, samples=10, iw_samples=1000)
+    assert _metrics(at) == _expect(terms, None)
+    assert not any(s.value == "The aggregate posterior against the prior" for s in at.subheader)

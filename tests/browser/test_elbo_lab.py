@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import StreamlitServer
 
@@ -71,19 +72,15 @@ def test_click_on_scatter_picks_the_image_and_click_on_map_decodes(page, lab_ser
         " return [t.x[0], t.y[0], t.customdata[0]]; }"
     )
     page.mouse.click(*page.evaluate(TO_PIXELS, [0, x, y]))
-    time.sleep(0.5)
+    expect(index_box).to_have_value(str(index), timeout=60_000)
+    expect(page.locator('[data-testid="stCode"]')).to_contain_text(f"--index {index} ", timeout=60_000)
     settle(page)
-    assert index_box.input_value() == str(index)
-    assert page.get_by_text(f"Test image {index}", exact=False).count() > 0
-    assert f"--index {index} " in page.locator('[data-testid="stCode"]').inner_text()
 
     # the aggregate map is the last chart; click a grid point and its decode appears beside it
     last = page.evaluate("document.querySelectorAll('.js-plotly-plot').length") - 1
     page.mouse.click(*page.evaluate(TO_PIXELS, [last, 0.0, 3.6]))
-    time.sleep(0.5)
-    settle(page)
-    assert page.get_by_text("decode(z) at (0.00, 3.60)").count() == 1
-    assert page.get_by_text("q(z)/p(z) here").count() == 1
+    expect(page.get_by_text("decode(z) at (0.00, 3.60)")).to_have_count(1, timeout=60_000)
+    expect(page.get_by_text("q(z)/p(z) here")).to_have_count(1)
 
 
 def test_resample_changes_the_seed_and_the_numbers(page, lab_server):
@@ -91,8 +88,7 @@ def test_resample_changes_the_seed_and_the_numbers(page, lab_server):
     kl_mc = page.locator('[data-testid="stMetric"]').nth(1)
     before = kl_mc.inner_text()
     page.get_by_role("button", name="Resample ε").click()
-    time.sleep(0.5)
+    expect(page.get_by_text("seed = 1")).to_have_count(1, timeout=60_000)
+    expect(page.locator('[data-testid="stCode"]')).to_contain_text("--seed 1 ", timeout=60_000)
     settle(page)
-    assert page.get_by_text("seed = 1").count() == 1
     assert kl_mc.inner_text() != before
-    assert "--seed 1 " in page.locator('[data-testid="stCode"]').inner_text()

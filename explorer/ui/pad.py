@@ -146,11 +146,22 @@ def _widget_key(key: str) -> str:
     return key.replace("__", "_~")
 
 
-def _on_release(loaded: Loaded, key: str) -> None:
-    """Runs before the page does, so the sliders and the page's z already show the released z."""
-    result = st.session_state.get(key)
-    z = parse_release(result.get("release") if isinstance(result, dict) else None, loaded.latent_dim)
-    if z is not None:
+def _ack_key(widget_key: str) -> str:
+    return f"_pad_ack::{widget_key}"
+
+
+def _on_release(loaded: Loaded, widget_key: str, apply: bool) -> None:
+    """Runs before the page does, so the sliders and the page's z already show the released z.
+
+    Also notes which release this run answers: the browser keeps its own z while a rerun for an
+    older release is still on its way (quick arrow-key presses), instead of jumping back.
+    """
+    result = st.session_state.get(widget_key)
+    value = result.get("release") if isinstance(result, dict) else None
+    if isinstance(value, dict) and isinstance(value.get("seq"), int):
+        st.session_state[_ack_key(widget_key)] = value["seq"]
+    z = parse_release(value, loaded.latent_dim)
+    if z is not None and apply:
         set_z(loaded, z)
 
 
@@ -224,7 +235,6 @@ def latent_pad(
     widget_key = _widget_key(key)
     _component(key=f"{widget_key}::model", data=model_bytes)
     _component(key=f"{widget_key}::scene", data=scene)
-    callback = functools.partial(_on_release, loaded, widget_key) if apply else (lambda: None)
     result = _component(
         key=widget_key,
         data={
@@ -233,8 +243,9 @@ def latent_pad(
             "model_id": model_id,
             "scene_id": scene["id"],
             "z": [float(v) for v in z_full],
+            "ack": int(st.session_state.get(_ack_key(widget_key), 0)),  # the last release this run saw
             "size": int(size),
         },
-        on_release_change=callback,
+        on_release_change=functools.partial(_on_release, loaded, widget_key, apply),
     )
     return parse_release(result.get("release"), d)

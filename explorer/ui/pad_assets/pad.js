@@ -20,6 +20,8 @@ const PALETTE = [
   "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52",
 ];
 const MAX_TIMINGS = 20000;
+const STALE_MS = 10000; // how long a release may wait for the rerun that answers it
+const MAX_MODELS = 8; // decoders kept in memory (an MNIST MLP takes ~5 MB as float64)
 const MAX_SCENES = 24; // scenes kept in memory (one per model, axis pair and background)
 
 // ---------------------------------------------------------------- decoder
@@ -177,7 +179,10 @@ function loaded(kind, id, item) {
 
 function registerModel(bytes) {
   const { id } = decoderHeader(bytes).header;
-  if (!NS.models.has(id)) loaded("models", id, buildModel(bytes));
+  if (NS.models.has(id)) return;
+  // Keep the newest few: a pad holds its own model, and a carrier sends an evicted one again.
+  while (NS.models.size >= MAX_MODELS) NS.models.delete(NS.models.keys().next().value);
+  loaded("models", id, buildModel(bytes));
 }
 
 function registerScene(payload) {
@@ -242,6 +247,7 @@ class Pad {
     this.lastPixels = null;
     this.lastZ = null;
     this.releases = 0;
+    this.releasedAt = -Infinity;
     this.updates = 0; // payloads received from Python
     this.size = 0;
 
@@ -292,7 +298,15 @@ class Pad {
     NS.pads.set(data.key, this);
     this.data = data;
     this.updates += 1;
-    this.z = Float64Array.from(data.z);
+    // A run that has not seen our latest release carries an older z: keep ours until the
+    // run that answers it arrives (data.ack counts the releases Python has processed), or a
+    // few seconds have passed (should a release ever go unanswered, Python's z wins).
+    const stale =
+      this.z !== null &&
+      (data.ack ?? 0) < this.releases &&
+      this.z.length === data.z.length &&
+      performance.now() - this.releasedAt < STALE_MS;
+    if (!stale) this.z = Float64Array.from(data.z);
     if (this.model?.id !== data.model_id || this.scene?.id !== data.scene_id) {
       if (this.model?.id !== data.model_id) this.model = null;
       if (this.scene?.id !== data.scene_id) this.scene = null;
@@ -549,19 +563,14 @@ class Pad {
 
   release() {
     this.releases += 1;
+    this.releasedAt = performance.now();
     this.setTriggerValue("release", { z: Array.from(this.z), seq: this.releases });
     if (this.deferred) {
-      // A rerun arrived mid-drag; its z is older than the one just released, which the
-      // rerun that this release starts will send back.
+      // A rerun arrived mid-drag: apply it now; its z is older than this release, so update()
+      // keeps ours until the rerun that answers the release arrives.
       const data = this.deferred;
-      const released = this.z;
-      const sameModel = data.model_id === this.data.model_id;
       this.deferred = null;
       this.update(data, this.setTriggerValue);
-      if (sameModel && released.length === this.z.length) {
-        this.z = released;
-        this.requestFrame(null);
-      }
     }
   }
 

@@ -182,8 +182,12 @@ def timelapse_figure(
             sliders=[
                 {
                     "active": last,
-                    "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
-                    "pad": {"t": 35, "l": 70},
+                    "currentvalue": {"prefix": "epoch ", "font": {"size": 13}, "xanchor": "right"},
+                    "x": 0.2,
+                    "len": 0.8,
+                    "y": 0,
+                    "yanchor": "top",
+                    "pad": {"t": 50, "b": 0},
                     "steps": [
                         {
                             "label": name,
@@ -202,7 +206,7 @@ def timelapse_figure(
                     "y": 0,
                     "xanchor": "left",
                     "yanchor": "top",
-                    "pad": {"t": 45},
+                    "pad": {"t": 62},
                     "showactive": False,
                     "buttons": [
                         {
@@ -228,8 +232,8 @@ def timelapse_figure(
             ],
         )
     fig.update_layout(
-        height=height + (70 if n_steps > 1 else 0),
-        margin={"l": 55, "r": 10, "t": 40, "b": 40},
+        height=height + (90 if n_steps > 1 else 0),
+        margin={"l": 55, "r": 10, "t": 40, "b": 115 if n_steps > 1 else 40},
         font=FONT,
         legend={"itemsizing": "constant", "title": {"text": "class"}},
         plot_bgcolor="white",

@@ -336,47 +336,44 @@ def _open_model(model_key: str) -> None:
 
 def _status(job: JobState, manager: JobManager, explore_page) -> None:
     """The status line of one job: place in the queue, progress bar, or how it ended, and its buttons."""
-    text, buttons = st.columns([4, 1.3], vertical_alignment="center")
-    with text:
-        if job.status == "queued":
-            running, _ = manager.overview()
-            st.info(
-                f"Waiting: **{ordinal(job.place or 1)} in the queue** "
-                f"({running} job{'s' * (running != 1)} training on this server now).",
-                icon=":material/hourglass_top:",
-            )
-        elif job.status == "running":
-            st.progress(min(max(job.fraction, 0.0), 1.0), text=_progress_text(job))
-            if job.cancel_requested:
-                st.caption(job.message)
-        elif job.status == "done":
-            st.success(job.message, icon=":material/check_circle:")
-        elif job.status == "cancelled":
-            st.warning(job.message, icon=":material/cancel:")
-        else:
-            st.error(job.message, icon=":material/error:")
-    with buttons:
-        if job.active:
-            st.button(
-                "Cancel",
-                key=f"train_cancel::{job.id}",
-                icon=":material/stop:",
-                on_click=manager.cancel,
-                args=(job.id,),
-                disabled=job.cancel_requested,
-                width="stretch",
-            )
-        elif job.model_key and job.path is not None and job.path.is_file():
-            if st.button(
-                "Open in Explore",
-                key=f"train_open::{job.id}",
-                icon=":material/explore:",
-                on_click=_open_model,
-                args=(job.model_key,),
-                type="primary" if job.status == "done" else "secondary",
-                width="stretch",
-            ):
-                st.switch_page(explore_page)
+    if job.status == "queued":
+        running, _ = manager.overview()
+        st.info(
+            f"Waiting: **{ordinal(job.place or 1)} in the queue** "
+            f"({running} job{'s' * (running != 1)} training on this server now).",
+            icon=":material/hourglass_top:",
+        )
+    elif job.status == "running":
+        st.progress(min(max(job.fraction, 0.0), 1.0), text=_progress_text(job))
+        if job.cancel_requested:
+            st.caption(job.message)
+    elif job.status == "done":
+        st.success(job.message, icon=":material/check_circle:")
+    elif job.status == "cancelled":
+        st.warning(job.message, icon=":material/cancel:")
+    else:
+        st.error(job.message, icon=":material/error:")
+    if job.active:
+        st.button(
+            "Cancel",
+            key=f"train_cancel::{job.id}",
+            icon=":material/stop:",
+            on_click=manager.cancel,
+            args=(job.id,),
+            disabled=job.cancel_requested,
+            help="Stop after the current batch; the epochs finished so far are saved.",
+        )
+    elif job.model_key and job.path is not None and job.path.is_file():
+        if st.button(
+            "Open in Explore",
+            key=f"train_open::{job.id}",
+            icon=":material/explore:",
+            on_click=_open_model,
+            args=(job.model_key,),
+            type="primary" if job.status == "done" else "secondary",
+            help=f"Choose {job.path.stem} in the sidebar and go to the Explore page.",
+        ):
+            st.switch_page(explore_page)
 
 
 def _animation_steps(n: int) -> list[int]:
@@ -389,8 +386,8 @@ def _latents(jobs: list[JobState], key: str) -> None:
     """The time-lapse of one job, or of two side by side. While a job runs: the epoch chosen on a
     slider (following the newest one); once all have ended: a Plotly animation with play and scrubber."""
     with_frames = [j for j in jobs if j.frames and j.frame_labels is not None]
-    if not with_frames:
-        return
+    if not with_frames or (len(with_frames[0].frames) < 2 and not any(j.active for j in jobs) and len(jobs) == 1):
+        return  # nothing to watch: a run that ended before its first epoch
     first = with_frames[0]
     titles = [j.label for j in jobs] if len(jobs) > 1 else None
     labels = [j.frame_labels if j.frame_labels is not None else first.frame_labels for j in jobs]
@@ -400,8 +397,9 @@ def _latents(jobs: list[JobState], key: str) -> None:
         chosen = n - 1
         if n > 1:
             slider_key, last_key = f"train_scrub::{key}", f"train_scrub_last::{key}"
-            if st.session_state.get(slider_key, n - 1) == st.session_state.get(last_key, n - 1):
-                st.session_state[slider_key] = n - 1  # was on the newest epoch: follow the next one
+            current = st.session_state.get(slider_key)
+            if current is None or current == st.session_state.get(last_key) or current > n - 1:
+                st.session_state[slider_key] = n - 1  # new, or on the newest epoch: follow the next one
             st.session_state[last_key] = n - 1
             chosen = st.slider("Epoch of the latent scatter", 0, n - 1, key=slider_key)
         steps = [chosen]

@@ -19,5 +19,6 @@ def explore_stub() -> None:
 
 explore = st.Page(explore_stub, title="Explore", url_path="explore")
 navigation = st.navigation([st.Page(lambda: render(explore_page=explore), title="Train", default=True), explore])
+st.set_page_config(layout="wide")
 st.session_state["_loaded"] = model_picker()
 navigation.run()

@@ -160,3 +160,22 @@ def test_a_failed_run_shows_its_message(app, tmp_path):
     at.run()
     assert not at.exception
     assert str(tmp_path / "no-data" / "FashionMNIST" / "raw") in texts(at.error)
+
+    at.button(key="train_clear").click().run()  # finished runs can be cleared from the list
+    assert not at.error and "No training runs yet" in texts(at.info)
+
+
+def test_times_and_places_read_naturally():
+    assert [train_view.fmt_seconds(s) for s in (None, 4.4, 65, 3725)] == ["…", "4 s", "1 min 05 s", "1 h 02 min"]
+    assert [train_view.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "101st",
+    ]

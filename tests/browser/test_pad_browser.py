@@ -377,3 +377,20 @@ def test_real_app_link_and_presenter_mode(page, real_app):
     assert query["z"] == ["0.500,-1.000"]
     assert query["present"] == ["1"]
     page.screenshot(path="/tmp/pad-real-app-presenter.png")
+
+
+def test_real_app_link_survives_a_page_change(page, real_app):
+    page.goto(f"{real_app.url}/?{urlencode({'model': 'shipped:digits-conv-z2', 'z': '0.250,0.500'})}")
+    page.wait_for_function(  # the first run has read the link
+        """() => { const i = document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"] input');
+                   return i && i.value === 'digits-conv-z2'; }""",
+        timeout=90_000,
+    )
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Generate").click()
+    page.wait_for_url("**/generate**", timeout=60_000)
+    # Streamlit drops the query on a page change; the next run puts the link back
+    page.wait_for_function("() => new URLSearchParams(location.search).get('z') === '0.250,0.500'", timeout=60_000)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["model"] == ["shipped:digits-conv-z2"]
+    assert chosen_model(page) == "digits-conv-z2"

@@ -1,9 +1,7 @@
-"""Placeholder: replaced by the page's own implementation."""
-
-import streamlit as st
+"""Explore: the chosen model's latent space — scatter, manifold, sliders, the live pad, the current z
+and its nearest test images, exports (PRODUCT.md A2–A6, A11). The view lives in explorer.ui.explore_view."""
 
 from explorer.ui.common import require_model
+from explorer.ui.explore_view import render
 
-loaded = require_model()
-st.title("explore")
-st.write(loaded.ckpt.model_config.describe())
+render(require_model())

@@ -1,9 +1,7 @@
-"""Placeholder: replaced by the page's own implementation."""
-
-import streamlit as st
+"""Generate: prior samples, latent sizes 2/5/10/20 side by side, interpolation, reconstructions
+(PRODUCT.md A8). The view lives in explorer.ui.generate_view."""
 
 from explorer.ui.common import require_model
+from explorer.ui.generate_view import render
 
-loaded = require_model()
-st.title("generate")
-st.write(loaded.ckpt.model_config.describe())
+render(require_model())

@@ -273,8 +273,21 @@ def _model_card(loaded: Loaded) -> None:
 
 def require_model() -> Loaded:
     """For pages: the model chosen in the sidebar, or stop the page with a message."""
+    if "_loaded" not in st.session_state:
+        _run_through_entry()
     loaded = st.session_state.get("_loaded")
     if loaded is None:
         st.info("Choose or train a model first.")
         st.stop()
     return loaded
+
+
+def _run_through_entry() -> None:
+    """A page ran without streamlit_app.py: a link straight to /<page> was the first request a
+    fresh server saw, and Streamlit's legacy pages/ mode (on until st.navigation first runs) ran
+    the page file alone. Switch that mode off and rerun, now through the entry and its picker."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

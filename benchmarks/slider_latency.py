@@ -1,0 +1,169 @@
+"""Slider change to new decoded image, in a real browser against the real server.
+
+Drives the Explore page's z₁ slider with the keyboard (one step per press, alternating right and
+left) in headless Chromium, and times each press from the key event to the moment the server's
+decoded image (data-testid="current-z-image") shows a new picture. The reference, measured the
+same way in the same run, press for press alternating with the app (so both see the same load on
+a busy machine): a bare one-slider Streamlit app whose text shows the slider's value.
+Both include Streamlit's own slider debounce and a server round trip. Also reports how long the
+Explore page takes from navigation to both figures (scatter and manifold) drawn.
+
+    python benchmarks/slider_latency.py [--presses 30] [--shipped-dir DIR] [--json]
+
+Uses checkpoints/ (or --shipped-dir) and /usr/bin/chromium; starts and stops its own servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, wait_idle  # noqa: E402
+
+BARE_APP = """
+import streamlit as st
+
+value = st.slider("x", min_value=-5.0, max_value=5.0, value=0.0, step=0.05)
+st.markdown(f"value **{value:.2f}**")
+"""
+
+# Records the time of the next real keydown (capture phase), then waits for `selector`'s
+# `attribute` (or its text) to change and for an <img> to finish decoding; resolves with ms.
+ARM_JS = """
+([selector, attribute]) => {
+  const read = () => {
+    const el = document.querySelector(selector);
+    if (!el) return null;
+    return attribute ? el.getAttribute(attribute) : el.textContent;
+  };
+  const before = read();
+  window.__latency = new Promise((resolve) => {
+    const onKey = () => {
+      window.removeEventListener("keydown", onKey, true);
+      const t0 = performance.now();
+      const poll = async () => {
+        const now = read();
+        if (now !== null && now !== before) {
+          const el = document.querySelector(selector);
+          if (el && el.tagName === "IMG" && el.decode) { try { await el.decode(); } catch (e) {} }
+          resolve(performance.now() - t0);
+        } else {
+          requestAnimationFrame(poll);
+        }
+      };
+      requestAnimationFrame(poll);
+    };
+    window.addEventListener("keydown", onKey, true);
+  });
+}
+"""
+
+
+def _press(page, thumb, selector: str, attribute: str | None, key: str) -> float:
+    thumb.focus()
+    page.evaluate(ARM_JS, [selector, attribute])
+    page.keyboard.press(key)
+    elapsed = page.evaluate("window.__latency")
+    wait_idle(page, timeout=30)  # let every fragment finish before the next press
+    return elapsed
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {
+        "median_ms": round(statistics.median(ordered), 1),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
+        "min_ms": round(ordered[0], 1),
+        "n": len(ordered),
+    }
+
+
+def run(presses: int, shipped_dir: str | None) -> dict:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    results: dict = {}
+    env = {"EXPLORER_SHIPPED_DIR": shipped_dir} if shipped_dir else {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        bare_script = Path(tmp) / "bare_slider.py"
+        bare_script.write_text(BARE_APP)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        app = StreamlitServer(env=env)
+        bare = StreamlitServer(bare_script)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # Warm the server (imports, model load, caches), then time a fresh page load.
+            page.goto(app.url)
+            page.wait_for_selector('[data-testid="current-z-image"]', timeout=120_000)
+            wait_idle(page, 60)
+            page.close()
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            start = time.perf_counter()
+            page.goto(app.url)
+            try:
+                page.wait_for_function(
+                    "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2"
+                    " && document.querySelector('.js-plotly-plot canvas') !== null",
+                    timeout=60_000,
+                )
+                results["explore_figures_drawn_s"] = round(time.perf_counter() - start, 2)
+            except PlaywrightTimeout:
+                results["explore_figures_drawn_s"] = None
+            wait_idle(page, 60)
+            results["explore_idle_s"] = round(time.perf_counter() - start, 2)
+
+            bare_page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            bare_page.goto(bare.url)
+            bare_page.wait_for_selector('[data-testid="stMarkdown"]', timeout=60_000)
+            wait_idle(bare_page, 60)
+
+            # Alternate the two apps press by press, so both see the same machine load.
+            app_thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+            bare_thumb = bare_page.locator('[data-testid="stSlider"]').first.locator("input")
+            app_times, bare_times = [], []
+            for i in range(presses):
+                key = "ArrowRight" if i % 2 == 0 else "ArrowLeft"
+                app_times.append(_press(page, app_thumb, '[data-testid="current-z-image"]', "src", key))
+                bare_times.append(_press(bare_page, bare_thumb, '[data-testid="stMarkdown"]', None, key))
+                time.sleep(0.2)
+        finally:
+            app.stop()
+            bare.stop()
+            browser.close()
+    results["explore_slider_to_image"] = _summary(app_times)
+    results["bare_slider_round_trip"] = _summary(bare_times)
+    results["ratio_of_medians"] = round(
+        results["explore_slider_to_image"]["median_ms"] / results["bare_slider_round_trip"]["median_ms"], 2
+    )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presses", type=int, default=30, help="key presses per app (default 30)")
+    parser.add_argument("--shipped-dir", help="folder of checkpoints to use instead of checkpoints/")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    results = run(args.presses, args.shipped_dir)
+    if args.json:
+        print(json.dumps(results))
+        return
+    a, b = results["explore_slider_to_image"], results["bare_slider_round_trip"]
+    print(
+        f"Explore page: figures drawn {results['explore_figures_drawn_s']} s after navigation, idle at {results['explore_idle_s']} s"
+    )
+    print(f"slider -> new decoded image: median {a['median_ms']} ms, p90 {a['p90_ms']} ms (n={a['n']})")
+    print(f"bare one-slider app round trip: median {b['median_ms']} ms, p90 {b['p90_ms']} ms (n={b['n']})")
+    print(f"ratio of medians: {results['ratio_of_medians']} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,645 @@
+"""The Explore page: the encoded test set (A2), the manifold (A3), one slider per latent
+coordinate (A4), the live pad (A5, drawn by explorer.ui.pad), the current z with its nearest
+test images (A6), and the exports (A11).
+
+Speed: a slider move reruns one small fragment whose first message is the new decoded image;
+when that has reached the browser, the fragment with the pad, the manifold and the scatter
+follows (explorer.ui.widgets.follow), then the rest of the page stays as it is. A release on the
+pad works the other way round. Derived arrays and the figures' static parts are cached by model
+version, so a step costs a decode, a nearest-neighbour search and a few small messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import functools
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from explorer import latent, plots
+from explorer.checkpoints import Checkpoint
+from explorer.ui.common import Loaded, get_z, set_z
+from explorer.ui.pad import latent_pad
+from explorer.ui.widgets import (
+    PLOT_CONFIG,
+    Encoded,
+    data_note,
+    encoded_arrays,
+    follow,
+    image_html,
+    images_html,
+    manifold_tiles,
+    model_version,
+    originals,
+    reconstructions,
+    show_images,
+    z_label,
+)
+
+PLANE_MODES = {"axes": "the plane", "pca": "PCA", "tsne": "t-SNE"}
+SPACINGS = {"linear": "linear", "gaussian": "Gaussian"}
+SLIDER_LIMIT = 5.0  # sliders span ±5: nearly all of N(0, 1) and of the encoded test sets
+SLIDER_STEP = 0.05
+GRID_BOUNDS = (3, 30)  # manifold side; 30 x 30 = 900 decodes is a fraction of a second here
+GRID_DEFAULT = 15
+LIMIT_BOUNDS = (0.5, 6.0)
+LIMIT_DEFAULT = 3.0
+TSNE_BOUNDS = (100, latent.MAX_TSNE_POINTS)
+TSNE_DEFAULT = 1000
+NEAREST_K = 8
+SHOW_SELECTED = 24  # at most this many selected test images are drawn
+IMAGE_PX = 150  # the server's decode of the current z, in CSS pixels
+MANIFOLD_PX = 400  # the manifold's largest width, in CSS pixels
+PAD_PX = 340  # the pad's plane; its own decoded image sits beside it
+
+FRAG_Z = "explore-z"  # the decoded image, its nearest test images, the sliders
+FRAG_VIEWS = "explore-views"  # the pad, the manifold and the scatter, each marking z
+FRAG_SELECTION = "explore-selection"  # the selected test images
+
+
+# ---------------------------------------------------------------- plain helpers (tested directly)
+
+
+@dataclass(frozen=True)
+class PlaneSettings:
+    mode: str  # "axes", "pca" or "tsne"
+    dims: tuple[int, int]  # the two coordinates of the axes plane (and of the manifold)
+    tsne_points: int = TSNE_DEFAULT
+
+
+@dataclass(frozen=True)
+class ManifoldSettings:
+    n: int = GRID_DEFAULT
+    limit: float = LIMIT_DEFAULT
+    spacing: str = "linear"
+    behind: bool = False  # draw the manifold as a map behind the scatter
+
+
+def clamp(value: float, low: float, high: float) -> float:
+    """Bound a number typed or linked by a user; NaN becomes the low end."""
+    value = float(value)
+    return low if value != value else min(max(value, low), high)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The encoded test set on a plane, and how to put a new z on that plane."""
+
+    mode: str
+    dims: tuple[int, int]
+    coords: np.ndarray  # (M, 2) plane coordinates
+    index: np.ndarray  # (M,) test-set indices of the rows
+    titles: tuple[str, str]
+    mean: np.ndarray | None = None  # PCA: the mean of mu
+    axes: np.ndarray | None = None  # PCA: the two principal axes (2, D)
+    source: np.ndarray | None = None  # t-SNE: the mu rows that were embedded (M, D)
+
+    def place(self, z: np.ndarray) -> np.ndarray:
+        """z on this plane. t-SNE has no map for new points: the nearest embedded point stands in."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.mode == "axes":
+            return z[list(self.dims)]
+        if self.mode == "pca":
+            return (z - self.mean) @ self.axes.T
+        return self.coords[latent.nearest(self.source, z, k=1)[0]]
+
+
+def make_projection(mu: np.ndarray, mode: str, dims: tuple[int, int], tsne_points: int) -> Projection:
+    if mode == "axes":
+        return Projection("axes", dims, mu[:, list(dims)], np.arange(len(mu)), (z_label(dims[0]), z_label(dims[1])))
+    if mode == "pca":
+        coords, mean, axes = latent.pca_2d(mu)
+        return Projection("pca", dims, coords, np.arange(len(mu)), ("PC 1", "PC 2"), mean=mean, axes=axes)
+    if mode == "tsne":
+        n = int(clamp(tsne_points, 2, min(len(mu), latent.MAX_TSNE_POINTS)))
+        index = np.sort(np.random.default_rng(0).choice(len(mu), size=n, replace=False))
+        coords = latent.tsne_2d(mu[index], seed=0)
+        return Projection("tsne", dims, coords, index, ("t-SNE 1", "t-SNE 2"), source=mu[index])
+    raise ValueError(f"unknown plane mode {mode!r}")
+
+
+def selection_indices(points: Sequence[dict]) -> list[int]:
+    """Test-set indices of selected scatter points (their customdata), in order, without repeats.
+
+    Points of other traces (the current-z cross, a path) carry no index and are skipped.
+    """
+    seen: dict[int, None] = {}
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if isinstance(data, (int, float)) and not isinstance(data, bool) and data == int(data) and data >= 0:
+            seen.setdefault(int(data), None)
+    return list(seen)
+
+
+def latents_csv(encoded: Encoded) -> str:
+    """The encoded test set as CSV: index, label, class_name, mu_1..mu_D, logvar_1..logvar_D (A11)."""
+    d = encoded.mu.shape[1]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["index", "label", "class_name", *(f"mu_{i}" for i in range(d)), *(f"logvar_{i}" for i in range(d))]
+    )
+    mu = np.char.mod("%.6g", encoded.mu)
+    logvar = np.char.mod("%.6g", encoded.logvar)
+    for i, label in enumerate(encoded.labels):
+        writer.writerow([i, int(label), encoded.class_names[int(label)], *mu[i], *logvar[i]])
+    return out.getvalue()
+
+
+def describe_z(z: np.ndarray) -> str:
+    if len(z) <= 4:
+        return "z = (" + ", ".join(f"{v:+.2f}" for v in z) + ")"
+    return f"‖z‖ = {np.linalg.norm(z):.2f} over {len(z)} coordinates"
+
+
+# ---------------------------------------------------------------- cached
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting the test set…")
+def projection(_ckpt: Checkpoint, version: str, mode: str, dims: tuple[int, int], tsne_points: int) -> Projection:
+    del version
+    return make_projection(_ckpt.encoded.mu.numpy(), mode, dims, tsne_points)
+
+
+def _tiles(loaded: Loaded, ms: ManifoldSettings, dims: tuple[int, int], z: np.ndarray, *, exact_edges: bool = False):
+    """The manifold over `dims` with the other coordinates from z (cached).
+
+    exact_edges: a linear grid whose outer tile edges (not centres) sit at ±limit, for a map
+    that must line up with a plane drawn over exactly [-limit, limit].
+    """
+    limit, spacing = ms.limit, ms.spacing
+    if exact_edges:
+        limit, spacing = ms.limit * (ms.n - 1) / ms.n, "linear"
+    return manifold_tiles(
+        loaded.ckpt.model, model_version(loaded), ms.n, round(limit, 6), spacing, dims, _other_coordinates(z, dims)
+    )
+
+
+def _other_coordinates(z: np.ndarray, dims: tuple[int, int]) -> tuple[float, ...]:
+    """z with the plane's two coordinates zeroed: they do not change a plane's picture, so the cache is shared."""
+    base = np.asarray(z, dtype=np.float64).copy()
+    base[list(dims)] = 0.0
+    return tuple(round(float(v), 4) for v in base)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _manifold_image(
+    _loaded: Loaded, version: str, ms: ManifoldSettings, dims: tuple[int, int], others: tuple[float, ...]
+) -> tuple[str, bytes, np.ndarray, np.ndarray]:
+    """The tiled manifold as a PNG (data URI and bytes) and its grid coordinates."""
+    tiles, xs, ys = manifold_tiles(_loaded.ckpt.model, version, ms.n, round(ms.limit, 6), ms.spacing, dims, others)
+    grid = plots.tile_grid(tiles)
+    png = plots.png_bytes(grid, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii"), png, xs, ys
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _scatter_base(
+    _loaded: Loaded, version: str, plane: PlaneSettings, ms: ManifoldSettings, others: tuple[float, ...]
+) -> dict:
+    """The scatter figure without the current-z cross, as validated JSON. `others`: the other
+    coordinates of the map drawn behind the points, () without a map."""
+    proj = projection(_loaded.ckpt, version, plane.mode, plane.dims, plane.tsne_points)
+    enc = encoded_arrays(_loaded.ckpt, version)
+    background = None
+    if ms.behind and plane.mode == "axes":
+        background = manifold_tiles(
+            _loaded.ckpt.model, version, ms.n, round(ms.limit, 6), ms.spacing, plane.dims, others
+        )
+    title = {
+        "axes": None,
+        "pca": "PCA of μ (the current z projected)",
+        "tsne": f"t-SNE of {len(proj.index)} test codes (× marks the code nearest to z)",
+    }[plane.mode]
+    fig = plots.latent_scatter(
+        proj.coords,
+        enc.labels[proj.index],
+        enc.class_names,
+        indices=proj.index,
+        axis_titles=proj.titles,
+        title=title,
+        background=background,
+        height=520,
+    )
+    return fig.to_plotly_json()
+
+
+# ---------------------------------------------------------------- changing z
+
+
+def _move_z(loaded: Loaded, z: np.ndarray) -> None:
+    set_z(loaded, z)
+
+
+def _move_z_from_selection(loaded: Loaded, z: np.ndarray) -> None:
+    set_z(loaded, z)
+    st.rerun([FRAG_Z, FRAG_VIEWS])  # the button sits in the selection fragment
+
+
+def _on_slider(loaded: Loaded, i: int) -> None:
+    z = get_z(loaded)
+    z[i] = float(st.session_state[slider_key(loaded, i)])
+    set_z(loaded, z)
+
+
+def _sample_prior(loaded: Loaded) -> None:
+    set_z(loaded, np.random.default_rng().standard_normal(loaded.latent_dim).astype(np.float32))
+
+
+def slider_key(loaded: Loaded, i: int) -> str:
+    return f"zslider::{loaded.key}::{i}"  # the key set_z keeps in step
+
+
+def selection_key(loaded: Loaded) -> str:
+    return f"explore_selection::{loaded.key}"
+
+
+def _on_select(model_key: str, chart_key: str) -> None:
+    state = st.session_state.get(chart_key)
+    points = state["selection"]["points"] if state else []
+    st.session_state[f"explore_selection::{model_key}"] = selection_indices(points)
+    st.rerun([FRAG_SELECTION])  # only the panel of selected images changes
+
+
+def _rerun_views() -> None:
+    st.rerun([FRAG_VIEWS])
+
+
+def _rerun_z() -> None:
+    st.rerun([FRAG_Z])
+
+
+def z_token(z: np.ndarray) -> str:
+    return ",".join(f"{v:.5f}" for v in np.asarray(z, dtype=np.float64))
+
+
+def _drawn(loaded: Loaded) -> dict[str, str]:
+    """Which z each of the two fragments last drew, so each can tell whether the other must follow."""
+    return st.session_state.setdefault(f"_explore_drawn::{loaded.key}", {})
+
+
+def _in_fragment_run() -> bool:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx and ctx.fragment_ids_this_run)
+
+
+# ---------------------------------------------------------------- the fragments
+
+
+@st.fragment(key=FRAG_Z)
+def _z_panel(loaded: Loaded, enc: Encoded, has_views: bool) -> None:
+    """The decoded image and its nearest test images (one message, sent first), then the sliders."""
+    z = get_z(loaded)
+    image = latent.decode(loaded.ckpt.model, z)[0]
+    nearest = latent.nearest(enc.mu, z, k=NEAREST_K)
+    near_images, reason = originals(loaded, nearest)
+    what = (
+        "Nearest test images (by μ)" if near_images is not None else "Nearest test codes, decoded (no data set on disk)"
+    )
+    if near_images is None:
+        near_images = reconstructions(loaded, enc, nearest)
+    captions = [f"{n} · #{i}" for n, i in zip(enc.names(nearest), nearest)]
+    st.markdown(
+        '<div style="display: flex; gap: 1.5rem; align-items: flex-start; flex-wrap: wrap;">'
+        f"<div>{image_html(image, width=IMAGE_PX, caption=describe_z(z), testid='current-z-image')}</div>"
+        f'<div style="flex: 1; min-width: 14rem;"><div style="font-size: 0.875rem; color: #555; margin-bottom: 4px;">'
+        f"{what}</div>{images_html(near_images, captions, width=52, testid='nearest-images')}</div></div>",
+        unsafe_allow_html=True,
+    )
+    _sliders(loaded, z)
+    token = z_token(z)
+    drawn = _drawn(loaded)
+    drawn["z"] = token
+    if has_views:
+        active = _in_fragment_run() and drawn.get("views") != token
+        follow(f"explore-follow-z::{loaded.key}", token, active=active, then=_rerun_views)
+
+
+@st.fragment(key=FRAG_VIEWS)
+def _views(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Encoded, slots: Slots) -> None:
+    """The pad, the manifold and the scatter, each marking the current z, drawn into their slots."""
+    z = get_z(loaded)
+    with slots.pad:
+        _pad(loaded, plane, ms, enc, z)
+    with slots.manifold:
+        _manifold(loaded, plane, ms, z)
+    with slots.scatter:
+        _scatter(loaded, plane, ms, z)
+    z = get_z(loaded)
+    token = z_token(z)
+    drawn = _drawn(loaded)
+    drawn["views"] = token
+    with slots.pad:
+        active = _in_fragment_run() and drawn.get("z") != token  # a release on the pad moved z
+        follow(f"explore-follow-views::{loaded.key}", token, active=active, then=_rerun_z)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Where the views fragment draws: containers laid out by the page's full run."""
+
+    pad: DeltaGenerator
+    manifold: DeltaGenerator
+    scatter: DeltaGenerator
+
+
+def _pad(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Encoded, z: np.ndarray) -> None:
+    background = None
+    if ms.behind:
+        tiles, _, _ = _tiles(loaded, ms, plane.dims, z, exact_edges=True)
+        background = plots.tile_grid(tiles)
+    released = latent_pad(
+        loaded,
+        z=z,
+        dims=plane.dims,
+        points=enc.mu,
+        labels=enc.labels,
+        limit=ms.limit,
+        background=background,
+        key=f"pad::{loaded.key}",
+        axis_labels=(z_label(plane.dims[0]), z_label(plane.dims[1])),
+        size=PAD_PX,
+    )
+    # The pad stores a released z itself before this run (its on-release callback); should it
+    # not have, take it now and draw again.
+    if released is not None and not np.allclose(released, get_z(loaded), atol=1e-6):
+        set_z(loaded, np.asarray(released, dtype=np.float32))
+        st.rerun(scope="fragment") if _in_fragment_run() else st.rerun()
+
+
+def _manifold(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.ndarray) -> None:
+    others = _other_coordinates(z, plane.dims)
+    uri, _, xs, ys = _manifold_image(loaded, model_version(loaded), ms, plane.dims, others)
+    current = z[list(plane.dims)]
+    titles = (z_label(plane.dims[0]), z_label(plane.dims[1]))
+    crisp = ms.n * loaded.ckpt.model_config.image_shape[-1] < MANIFOLD_PX
+    st.markdown(
+        plots.manifold_html(uri, xs, ys, axis_titles=titles, current=current, max_width=MANIFOLD_PX, crisp=crisp),
+        unsafe_allow_html=True,
+    )
+    others_note = "" if loaded.latent_dim <= 2 else "; the other coordinates come from the sliders"
+    outside = (
+        ""
+        if plots.grid_position(current[0], xs) is not None and plots.grid_position(current[1], ys) is not None
+        else " The current z is off the grid."
+    )
+    st.caption(f"{ms.n}×{ms.n} decodes, {SPACINGS[ms.spacing]} spacing over ±{ms.limit:g}{others_note}.{outside}")
+
+
+def _sliders(loaded: Loaded, z: np.ndarray) -> None:
+    """One slider per latent coordinate (A4), with reset and prior-sample buttons beside them."""
+    d = len(z)
+    per_row = 2 if d <= 2 else 4 if d <= 4 else 5 if d <= 20 else 8
+    slider_area, button_area = st.columns([6, 1.3], gap="medium")
+    with slider_area:
+        for start in range(0, d, per_row):
+            columns = st.columns(per_row)
+            for i in range(start, min(start + per_row, d)):
+                key = slider_key(loaded, i)
+                value = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))
+                if st.session_state.get(key) != value:
+                    st.session_state[key] = value
+                columns[i - start].slider(
+                    z_label(i),
+                    min_value=-SLIDER_LIMIT,
+                    max_value=SLIDER_LIMIT,
+                    step=SLIDER_STEP,
+                    format="%.2f",
+                    key=key,
+                    on_change=_on_slider,
+                    args=(loaded, i),
+                )
+        beyond = [i for i in range(d) if abs(z[i]) > SLIDER_LIMIT]
+        if beyond:
+            shown = ", ".join(f"{z_label(i)} = {z[i]:+.2f}" for i in beyond)
+            st.caption(f"Beyond the sliders' ±{SLIDER_LIMIT:g}: {shown} (kept as is until a slider moves).")
+    with button_area:
+        st.button(
+            "Reset to 0",
+            key="explore_reset",
+            icon=":material/restart_alt:",
+            on_click=_move_z,
+            args=(loaded, np.zeros(d, dtype=np.float32)),
+            help="z = 0, the prior's mean",
+            width="stretch",
+        )
+        st.button(
+            "Prior sample",
+            key="explore_prior",
+            icon=":material/casino:",
+            on_click=_sample_prior,
+            args=(loaded,),
+            help="Draw z ~ N(0, I)",
+            width="stretch",
+        )
+
+
+def _scatter(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.ndarray) -> None:
+    version = model_version(loaded)
+    others = _other_coordinates(z, plane.dims) if ms.behind else ()  # only a map behind depends on z
+    base = _scatter_base(loaded, version, plane, ms, others)
+    proj = projection(loaded.ckpt, version, plane.mode, plane.dims, plane.tsne_points)
+    fig = plots.with_traces(base, [plots.current_marker(proj.place(z), gl=True)])
+    chart_key = f"explore_scatter::{loaded.key}::{plane.mode}"
+    st.plotly_chart(
+        fig,
+        key=chart_key,
+        on_select=functools.partial(_on_select, loaded.key, chart_key),
+        selection_mode=("points", "box", "lasso"),
+        config=PLOT_CONFIG,
+    )
+    st.caption("Hover for class and index; click a point or drag a box / lasso to see those test images.")
+
+
+@st.fragment(key=FRAG_SELECTION)
+def _selection(loaded: Loaded, enc: Encoded) -> None:
+    chosen = [i for i in st.session_state.get(selection_key(loaded), []) if 0 <= i < len(enc.labels)]
+    st.markdown("**Selected test images**")
+    if not chosen:
+        st.caption("Nothing selected yet: click a point on the scatter, or drag a box or lasso around some.")
+        return
+    shown = chosen[:SHOW_SELECTED]
+    captions = [f"{n} · #{i}" for n, i in zip(enc.names(shown), shown)]
+    images, reason = originals(loaded, shown)
+    if images is not None:
+        st.caption("Originals")
+        show_images(images, captions, width=48, testid="selected-originals")
+    st.caption("Reconstructions, decode(μ(x))")
+    show_images(reconstructions(loaded, enc, shown), captions, width=48, testid="selected-reconstructions")
+    if reason:
+        data_note(reason)
+    if len(chosen) > len(shown):
+        st.caption(f"Showing {len(shown)} of {len(chosen)} selected.")
+    if len(chosen) == 1:
+        label, target = f"Move z to μ of #{chosen[0]}", enc.mu[chosen[0]]
+    else:
+        label, target = f"Move z to the mean μ of these {len(chosen)}", enc.mu[chosen].mean(axis=0)
+    st.button(
+        label,
+        key="explore_take_mu",
+        icon=":material/my_location:",
+        on_click=_move_z_from_selection,
+        args=(loaded, target),
+    )
+
+
+# ---------------------------------------------------------------- page
+def _plane_controls(loaded: Loaded) -> PlaneSettings:
+    d = loaded.latent_dim
+    if d <= 2:
+        return PlaneSettings("axes", (0, 1))
+    k = loaded.key
+    cols = st.columns([1, 1, 2.4, 1.4], vertical_alignment="bottom")
+    x = cols[0].selectbox(
+        "Plane x",
+        range(d),
+        index=0,
+        format_func=z_label,
+        key=f"explore_x::{k}",
+        help="The pad and the manifold move these two coordinates; the sliders set the others.",
+    )
+    y = cols[1].selectbox("Plane y", range(d), index=1, format_func=z_label, key=f"explore_y::{k}")
+    if x == y:
+        y = (x + 1) % d
+        cols[1].caption(f"x and y must differ: using {z_label(y)}.")
+    mode = cols[2].segmented_control(
+        "Scatter shows",
+        list(PLANE_MODES),
+        format_func=PLANE_MODES.get,
+        default="axes",
+        key=f"explore_plane::{k}",
+        help="The plane's two coordinates, or a 2-D projection of all of them (PCA; t-SNE of a subset).",
+    )
+    mode = mode or "axes"
+    tsne_points = TSNE_DEFAULT
+    if mode == "tsne":
+        tsne_points = cols[3].number_input(
+            "t-SNE points",
+            min_value=TSNE_BOUNDS[0],
+            max_value=TSNE_BOUNDS[1],
+            value=TSNE_DEFAULT,
+            step=100,
+            key=f"explore_tsne::{k}",
+            help=f"A random subset of the test set ({TSNE_BOUNDS[0]}–{TSNE_BOUNDS[1]} points); larger takes longer.",
+        )
+        tsne_points = int(clamp(tsne_points, *TSNE_BOUNDS))
+    return PlaneSettings(mode, (int(x), int(y)), tsne_points)
+
+
+def _manifold_controls(loaded: Loaded) -> ManifoldSettings:
+    k = loaded.key
+    top = st.columns(2)
+    n = top[0].number_input(
+        "Grid N × N",
+        min_value=GRID_BOUNDS[0],
+        max_value=GRID_BOUNDS[1],
+        value=GRID_DEFAULT,
+        key=f"explore_grid::{k}",
+        help=f"Decode an N × N grid ({GRID_BOUNDS[0]}–{GRID_BOUNDS[1]}).",
+    )
+    limit = top[1].slider(
+        "Range ±",
+        min_value=LIMIT_BOUNDS[0],
+        max_value=LIMIT_BOUNDS[1],
+        value=LIMIT_DEFAULT,
+        step=0.5,
+        key=f"explore_range::{k}",
+        help="The grid (and the pad) span [−range, +range] on both axes, in z units.",
+    )
+    spacing = st.segmented_control(
+        "Spacing",
+        list(SPACINGS),
+        format_func=SPACINGS.get,
+        default="linear",
+        key=f"explore_spacing::{k}",
+        help="Gaussian: the N(0, 1) inverse CDF at evenly spaced probabilities (Kingma & Welling, figure 4), "
+        "so each tile holds the same prior mass.",
+    )
+    behind = st.toggle(
+        "Draw the manifold behind the points",
+        key=f"explore_behind::{k}",
+        help="As a map under the pad and the scatter, in z units.",
+    )
+    return ManifoldSettings(
+        n=int(clamp(n, *GRID_BOUNDS)),
+        limit=clamp(limit, *LIMIT_BOUNDS),
+        spacing=spacing or "linear",
+        behind=bool(behind),
+    )
+
+
+def _export(loaded: Loaded, enc: Encoded) -> None:
+    with st.expander("Export", icon=":material/download:"):
+        st.caption(
+            "PNG: the camera button in a chart's toolbar (top right, on hover); the manifold and the decoded "
+            "images are plain images (right-click, Save image)."
+        )
+        left, right = st.columns(2)
+        left.download_button(
+            "Latents as CSV",
+            data=lambda: latents_csv(enc),
+            file_name=f"{loaded.entry.name}-latents.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/table:",
+            help="index, label, class_name, mu_*, logvar_* for every encoded test image",
+        )
+        path = loaded.entry.path
+        right.download_button(
+            f"Checkpoint ({path.name})",
+            data=lambda: path.read_bytes(),
+            file_name=path.name,
+            mime="application/octet-stream",
+            on_click="ignore",
+            icon=":material/save:",
+        )
+
+
+def render(loaded: Loaded) -> None:
+    """The whole Explore page for one model: the layout and its controls; the fragments fill it."""
+    enc = encoded_arrays(loaded.ckpt, model_version(loaded))
+    d = loaded.latent_dim
+    st.markdown(
+        f"#### Latent space of **{loaded.entry.name}** "
+        f"<span style='color:#666; font-weight:normal'>· {loaded.ckpt.dataset.title} · {d}-D latent · "
+        f"{len(enc.labels):,} encoded test images</span>",
+        unsafe_allow_html=True,
+    )
+    if d < 2:
+        st.warning("This model has a 1-D latent: there is no plane to draw. The slider below still decodes.")
+        _z_panel(loaded, enc, False)
+        return
+
+    plane = _plane_controls(loaded)
+    pad_col, manifold_col = st.columns([7, 4], gap="medium")
+    with pad_col:
+        a, b = z_label(plane.dims[0]), z_label(plane.dims[1])
+        st.markdown(f"**Latent pad** · drag on the {a}–{b} plane; the digit is decoded in your browser")
+        pad_slot = st.container()
+    with manifold_col:
+        st.markdown("**Manifold** · decodes on a grid over the plane")
+        manifold_slot = st.container()
+        ms = _manifold_controls(loaded)
+    st.markdown("**Current z** · decoded on the server, one slider per coordinate")
+    z_slot = st.container()
+    scatter_col, side_col = st.columns([7, 5], gap="medium")
+    with scatter_col:
+        heading = {"axes": f"{a}–{b} plane", "pca": "PCA of μ", "tsne": "t-SNE of μ"}[plane.mode]
+        st.markdown(f"**Encoded test set** · μ of q(z|x), coloured by class · {heading}")
+        scatter_slot = st.container()
+    with side_col:
+        _selection(loaded, enc)
+    _export(loaded, enc)
+    _views(loaded, plane, ms, enc, Slots(pad_slot, manifold_slot, scatter_slot))
+    with z_slot:  # last: the first time, its nearest images wait for the test set to load from disk
+        _z_panel(loaded, enc, True)

@@ -82,10 +82,17 @@ def get_z(loaded: Loaded) -> np.ndarray:
     return z.copy()
 
 
-def set_z(loaded: Loaded, z: np.ndarray) -> None:
+def set_z(loaded: Loaded, z: np.ndarray, *, sliders: bool = True) -> None:
+    """Make z this session's current z (and the link's).
+
+    sliders=False leaves the slider keys alone. For a widget in one fragment (the live pad)
+    while the sliders live in another: the browser still shows the old slider values and sends
+    them with the next run, and Streamlit would take them for a user's change. Pages that draw
+    the sliders set their keys from get_z before drawing them.
+    """
     z = clamp_z(z)
     st.session_state[_z_key(loaded.key)] = z
-    for i, value in enumerate(z):  # keep the sliders (A4) in step
+    for i, value in enumerate(z if sliders else ()):  # keep the sliders (A4) in step
         key = f"zslider::{loaded.key}::{i}"
         # Only changed values: a second set_z with the same z (say, a callback then the page)
         # must not touch a slider this run has already drawn, which Streamlit refuses.

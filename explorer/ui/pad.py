@@ -162,7 +162,7 @@ def _on_release(loaded: Loaded, widget_key: str, apply: bool) -> None:
         st.session_state[_ack_key(widget_key)] = value["seq"]
     z = parse_release(value, loaded.latent_dim)
     if z is not None and apply:
-        set_z(loaded, z)
+        set_z(loaded, z, sliders=False)  # the page's sliders sync from get_z as they are drawn
 
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -195,8 +195,9 @@ def latent_pad(
     limit: the plane spans [-limit, limit] on both axes.
     background: an optional image (e.g. the tiled manifold) drawn over `background_extent`
       (x_min, x_max, y_min, y_max; default the whole plane), row 0 at the top.
-    apply: also store the released z with set_z before the page runs, so sliders drawn above
-      the pad already show it (callers may still call set_z with the returned z).
+    apply: also store the released z with set_z before the page runs, so everything drawn
+      above the pad already shows it (callers may still call set_z with the returned z). The
+      slider keys are left to the page, which sets them from get_z as it draws the sliders.
     """
     d = loaded.latent_dim
     dims = (int(dims[0]), int(dims[1]))

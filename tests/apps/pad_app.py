@@ -29,7 +29,8 @@ def _from_sliders() -> None:
 
 z = get_z(loaded)
 for i, k in enumerate(slider_keys):
-    st.session_state.setdefault(k, float(z[i]))
+    if st.session_state.get(k) != float(z[i]):  # z may have moved elsewhere (the pad): follow it
+        st.session_state[k] = float(z[i])
     st.sidebar.slider(f"z{i}", -4.0, 4.0, step=0.01, key=k, on_change=_from_sliders)
 
 show_manifold = st.sidebar.checkbox("Manifold behind the points", key="pad_manifold")

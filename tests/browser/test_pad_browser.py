@@ -394,3 +394,39 @@ def test_real_app_link_survives_a_page_change(page, real_app):
     query = parse_qs(urlparse(page.url).query)
     assert query["model"] == ["shipped:digits-conv-z2"]
     assert chosen_model(page) == "digits-conv-z2"
+
+
+def test_real_app_explore_page_pad_follows_a_release(page, real_app, torch_models):
+    page.goto(f"{real_app.url}/?{urlencode({'model': 'shipped:digits-conv-z2', 'z': '0.250,0.500'})}")
+    wait_idle(page)
+    page.wait_for_function(
+        "() => { const p = window.__latentPad && window.__latentPad.get(); return p && p.ready && p.frames > 0; }",
+        timeout=60_000,
+    )
+    snap = snapshot(page)
+    np.testing.assert_allclose(snap["z"], [0.25, 0.5], atol=1e-6)  # the link's z reached the pad
+    assert snap["modelId"] == packed_decoder(torch_models("digits-conv-z2"))[0]
+    limit, updates = snap["limit"], snap["updates"]
+    page.mouse.move(*plane_point(page, 0.25, 0.5, limit))
+    page.mouse.down()
+    previous = canvas_pixels(page)
+    for k in range(1, 6):  # the image follows every move
+        page.mouse.move(*plane_point(page, 0.25 - 0.4 * k, 0.5 - 0.3 * k, limit))
+        next_frames(page)
+        pixels = canvas_pixels(page)
+        assert np.any(pixels != previous)
+        previous = pixels
+    released = snapshot(page)["z"]
+    reference = torch_decode(torch_models("digits-conv-z2"), released)
+    assert np.abs(np.array(snapshot(page)["lastPixels"]) - reference.ravel()).max() < TOLERANCE
+    page.mouse.up()
+    # Python got it: the page reruns and hands the pad the released z back, and the link holds it
+    page.wait_for_function(f"() => window.__latentPad.get().snapshot().updates > {updates}", timeout=30_000)
+    wait_idle(page)
+    np.testing.assert_allclose(snapshot(page)["z"], released, atol=1e-5)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "z" not in parse_qs(urlparse(page.url).query):
+        time.sleep(0.1)
+    link_z = [float(v) for v in parse_qs(urlparse(page.url).query)["z"][0].split(",")]
+    np.testing.assert_allclose(link_z, released, atol=6e-4)
+    page.screenshot(path="/tmp/pad-real-app-release.png")

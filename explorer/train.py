@@ -170,7 +170,7 @@ def train(
                 if (step + 1) % check_every == 0 or step == steps - 1:
                     if not bool(torch.isfinite(sums).all() and torch.isfinite(terms.total)):
                         raise TrainingDiverged(
-                            f"the loss became {float(terms.total)} at epoch {epoch + 1}, batch {step + 1}: "
+                            f"the loss became {float(terms.total.detach())} at epoch {epoch + 1}, batch {step + 1}: "
                             f"training stopped. Try a smaller learning rate (now {tc.lr:g}) or a "
                             f"smaller beta; the last good epoch ({len(history)}) is kept."
                         )

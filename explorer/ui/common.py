@@ -276,11 +276,31 @@ def _model_card(loaded: Loaded) -> None:
     epochs = len(history)
     lines.append(f"{epochs} epochs" + (f" on {trained}" if trained else "") + " · decoding here on cpu")
     st.sidebar.caption("  \n".join(lines))
+    _checkpoint_download(loaded)
+
+
+def _checkpoint_download(loaded: Loaded) -> None:
+    """The chosen checkpoint file (A11), read only when the button is pressed."""
+    path = loaded.entry.path
+    try:
+        size = path.stat().st_size / 2**20
+    except OSError:
+        return
+    st.sidebar.download_button(
+        f"Download {path.name} ({size:.1f} MB)",
+        data=lambda: path.read_bytes(),
+        file_name=path.name if loaded.entry.source != "upload" else f"{loaded.entry.name}.pt",
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+        key="sidebar_checkpoint_download",
+        help="The checkpoint: weights, configs, history, metrics and the encoded test set in one file.",
+    )
 
 
 def require_model() -> Loaded:
     """For pages: the model chosen in the sidebar, or stop the page with a message."""
-    if "_loaded" not in st.session_state:
+    if "_loaded" not in st.session_state:  # the entry has never run in this session
         _run_through_entry()
     loaded = st.session_state.get("_loaded")
     if loaded is None:
@@ -290,11 +310,17 @@ def require_model() -> Loaded:
 
 
 def _run_through_entry() -> None:
-    """A page ran without streamlit_app.py: a link straight to /<page> was the first request a
-    fresh server saw, and Streamlit's legacy pages/ mode (on until st.navigation first runs) ran
-    the page file alone. Switch that mode off and rerun, now through the entry and its picker."""
-    from streamlit.runtime.pages_manager import PagesManager
+    """A page ran without streamlit_app.py: rerun, through the entry and its picker this time.
 
-    if PagesManager.uses_pages_directory:
+    Until st.navigation has run once in a process, Streamlit treats the pages/ folder the legacy
+    way and runs a page file alone when it is asked for by name, as when a link straight to
+    /generate is a fresh server's first request. The entry's st.navigation switches that mode
+    off for good; here it is switched off before the run starts again.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - a Streamlit without it has no legacy mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
         st.rerun()

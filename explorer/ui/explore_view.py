@@ -144,9 +144,8 @@ def latents_csv(encoded: Encoded) -> str:
     d = encoded.mu.shape[1]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["index", "label", "class_name", *(f"mu_{i}" for i in range(d)), *(f"logvar_{i}" for i in range(d))]
-    )
+    names = range(1, d + 1)  # z₁..z_D, as the sliders name them
+    writer.writerow(["index", "label", "class_name", *(f"mu_{i}" for i in names), *(f"logvar_{i}" for i in names)])
     mu = np.char.mod("%.6g", encoded.mu)
     logvar = np.char.mod("%.6g", encoded.logvar)
     for i, label in enumerate(encoded.labels):
@@ -580,28 +579,18 @@ def _manifold_controls(loaded: Loaded) -> ManifoldSettings:
 
 def _export(loaded: Loaded, enc: Encoded) -> None:
     with st.expander("Export", icon=":material/download:"):
-        st.caption(
-            "PNG: the camera button in a chart's toolbar (top right, on hover); the manifold and the decoded "
-            "images are plain images (right-click, Save image)."
-        )
-        left, right = st.columns(2)
-        left.download_button(
-            "Latents as CSV",
+        st.download_button(
+            f"Latents of the {len(enc.labels):,} test images as CSV",
             data=lambda: latents_csv(enc),
             file_name=f"{loaded.entry.name}-latents.csv",
             mime="text/csv",
             on_click="ignore",
             icon=":material/table:",
-            help="index, label, class_name, mu_*, logvar_* for every encoded test image",
+            help="index, label, class_name, mu_1..mu_D, logvar_1..logvar_D",
         )
-        path = loaded.entry.path
-        right.download_button(
-            f"Checkpoint ({path.name})",
-            data=lambda: path.read_bytes(),
-            file_name=path.name,
-            mime="application/octet-stream",
-            on_click="ignore",
-            icon=":material/save:",
+        st.caption(
+            "Figures: the camera button in a chart's toolbar saves a PNG; the manifold and the decoded images "
+            "are plain images (right-click, Save image). The checkpoint file: the download button in the sidebar."
         )
 
 

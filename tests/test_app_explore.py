@@ -290,3 +290,12 @@ def test_projections_place_z_on_their_plane():
     np.testing.assert_allclose(tsne.place(mu[tsne.index[k]]), tsne.coords[k])
     with pytest.raises(ValueError):
         explore_view.make_projection(mu, "umap", (0, 1), 0)
+
+
+def test_a_slider_repeating_what_it_showed_is_not_a_move():
+    stale = explore_view.is_stale_report
+    assert stale(0.0, shown=0.0, current=1.3)  # z moved elsewhere; the browser still shows 0
+    assert not stale(0.05, shown=0.0, current=1.3)  # a real move
+    assert not stale(1.3, shown=1.3, current=1.3)  # nothing to restore
+    assert not stale(0.0, shown=None, current=1.3)  # never drawn yet
+    assert not stale(5.0, shown=5.0, current=7.5)  # beyond the slider: it shows its end

@@ -240,13 +240,36 @@ def _move_z(loaded: Loaded, z: np.ndarray) -> None:
 
 def _move_z_from_selection(loaded: Loaded, z: np.ndarray) -> None:
     set_z(loaded, z)
+    _drawn(loaded)["views"] = z_token(get_z(loaded))  # drawn in this same run: no need to follow
     st.rerun([FRAG_Z, FRAG_VIEWS])  # the button sits in the selection fragment
 
 
 def _on_slider(loaded: Loaded, i: int) -> None:
+    key = slider_key(loaded, i)
+    value = float(st.session_state[key])
     z = get_z(loaded)
-    z[i] = float(st.session_state[slider_key(loaded, i)])
+    if is_stale_report(value, shown=st.session_state.get(_shown_key(key)), current=float(z[i])):
+        st.session_state[key] = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))  # keep what z says
+        return
+    z[i] = value
     set_z(loaded, z)
+
+
+def is_stale_report(value: float, *, shown: float | None, current: float) -> bool:
+    """A slider 'change' that is only the browser repeating what it last showed.
+
+    z can change while a slider's fragment is not redrawn (a release on the pad, a button in
+    another fragment); until it is, any request from the browser carries the old slider value,
+    which Streamlit reports as a change. A real move gives a value other than the one shown.
+    """
+    if shown is None:
+        return False
+    clipped = float(np.clip(current, -SLIDER_LIMIT, SLIDER_LIMIT))
+    return abs(value - shown) < 1e-9 and abs(clipped - value) > 1e-6
+
+
+def _shown_key(key: str) -> str:
+    return f"_shown::{key}"
 
 
 def _sample_prior(loaded: Loaded) -> None:
@@ -408,6 +431,7 @@ def _sliders(loaded: Loaded, z: np.ndarray) -> None:
                 value = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))
                 if st.session_state.get(key) != value:
                     st.session_state[key] = value
+                st.session_state[_shown_key(key)] = value  # what the browser will show
                 columns[i - start].slider(
                     z_label(i),
                     min_value=-SLIDER_LIMIT,

@@ -1,0 +1,200 @@
+"""The Explore and Generate pages in the real server, in headless Chromium, on the tiny digits
+models: every view appears, a slider step redraws the decoded image and then the pad, the
+manifold and the scatter follow, a box selection shows originals next to reconstructions and
+moves z there, the CSV export downloads, and a link straight to a page works on a fresh server.
+Screenshots go to $TMPDIR/explorer-screens/ (default /tmp)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import StreamlitServer, wait_idle
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(os.environ.get("TMPDIR", "/tmp")) / "explorer-screens"
+IMAGE = '[data-testid="current-z-image"]'
+MANIFOLD_MARK = '[data-testid="manifold-current-z"]'
+STEP = 0.05  # explore_view.SLIDER_STEP
+
+
+@pytest.fixture(scope="module")
+def server(tiny_models_dir):
+    server = StreamlitServer(env={"EXPLORER_SHIPPED_DIR": str(tiny_models_dir)})
+    yield server
+    server.stop()
+
+
+def open_explore(page, server, model: str = "shipped:digits-mlp-z2") -> None:
+    page.goto(f"{server.url}/?model={model}")
+    page.wait_for_selector(IMAGE, timeout=90_000)
+    page.wait_for_selector(".js-plotly-plot canvas", timeout=90_000)  # the WebGL scatter
+    wait_idle(page)
+
+
+def image_src(page) -> str:
+    return page.locator(IMAGE).get_attribute("src")
+
+
+def mark_left(page) -> float:
+    return float(re.search(r"left:\s*([\d.]+)%", page.locator(MANIFOLD_MARK).get_attribute("style")).group(1))
+
+
+def scatter_cross(page) -> tuple[float, float]:
+    """The current-z cross as the scatter in the page holds it."""
+    return tuple(
+        page.evaluate(
+            """() => { const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data &&
+                        g.data.some(t => t.name === 'current z'));
+                       const t = gd.data.find(t => t.name === 'current z'); return [t.x[0], t.y[0]]; }"""
+        )
+    )
+
+
+def test_every_view_is_on_the_page(page, server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    open_explore(page, server)
+    assert page.locator('[data-testid="latent-pad"]').count() == 1
+    assert page.locator('[data-testid="manifold"] img').count() == 1
+    assert page.locator(MANIFOLD_MARK).count() == 1
+    assert page.locator('[data-testid="nearest-images"] img').count() == 8
+    assert page.locator('[data-testid="stSlider"]').filter(has_text="z₁").count() == 1
+    assert page.locator(".js-plotly-plot .legendtext").filter(has_text="current z").count() == 1
+    assert page.locator(".js-plotly-plot .modebar-btn[data-title*='png' i]").count() >= 1  # PNG export
+    page.set_viewport_size({"width": 1400, "height": 1900})
+    wait_idle(page)
+    page.screenshot(path=str(SHOTS / "explore.png"))
+
+
+def test_a_slider_step_redraws_the_image_then_the_views_follow(page, server):
+    open_explore(page, server)
+    before_src, before_left = image_src(page), mark_left(page)
+    assert scatter_cross(page) == pytest.approx((0.0, 0.0))
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    for _ in range(4):  # four steps of 0.05
+        page.keyboard.press("ArrowRight")
+        wait_idle(page)
+    page.wait_for_function(f"src => document.querySelector('{IMAGE}').getAttribute('src') !== src", arg=before_src)
+    assert (
+        "z = (+0.20, +0.00)" in page.locator('[data-testid="stMarkdown"]').filter(has=page.locator(IMAGE)).inner_text()
+    )
+    # then the other fragment: the manifold's cross, the scatter's cross and the link
+    page.wait_for_function(
+        f"""l => {{ const m = document.querySelector('{MANIFOLD_MARK}');
+                   return m && parseFloat(m.style.left) > l; }}""",
+        arg=before_left,
+        timeout=30_000,
+    )
+    page.wait_for_function("() => new URLSearchParams(location.search).get('z') === '0.200,0.000'", timeout=30_000)
+    assert scatter_cross(page) == pytest.approx((0.2, 0.0), abs=1e-6)
+
+
+def test_a_box_selection_shows_originals_and_reconstructions_and_moves_z(page, server):
+    open_explore(page, server)
+    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.35 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.65 * box["width"], box["y"] + 0.65 * box["height"], steps=8)
+    page.mouse.up()
+    page.wait_for_selector('[data-testid="selected-originals"] img', timeout=30_000)
+    wait_idle(page)
+    shown = page.locator('[data-testid="selected-originals"] img').count()
+    assert shown >= 1
+    assert page.locator('[data-testid="selected-reconstructions"] img').count() == shown
+    before = image_src(page)
+    page.get_by_role("button", name=re.compile(r"Move z to")).click()
+    page.wait_for_function(f"src => document.querySelector('{IMAGE}').getAttribute('src') !== src", arg=before)
+    wait_idle(page)
+    page.screenshot(path=str(SHOTS / "explore-selection.png"), full_page=True)
+
+
+def link_z(page) -> list[float]:
+    return [float(v) for v in page.evaluate("() => new URLSearchParams(location.search).get('z')").split(",")]
+
+
+def slider_values(page) -> list[float]:
+    return [
+        float(v)
+        for v in page.locator('[data-testid="stSlider"]')
+        .filter(has_text=re.compile("^z"))
+        .locator("input")
+        .evaluate_all("els => els.map(e => e.value)")
+    ]
+
+
+def settled_z(page) -> list[float]:
+    """z once the page has stopped changing (no slider reporting an old value pulls it back)."""
+    wait_idle(page)
+    first = link_z(page)
+    page.wait_for_timeout(1500)
+    wait_idle(page)
+    assert link_z(page) == first
+    return first
+
+
+def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, server):
+    open_explore(page, server)
+    before = image_src(page)
+    page.get_by_role("button", name="Prior sample").click()
+    page.wait_for_function(f"src => document.querySelector('{IMAGE}').getAttribute('src') !== src", arg=before)
+    z = settled_z(page)
+    assert z != [0.0, 0.0]
+    assert slider_values(page) == pytest.approx([max(-5, min(5, v)) for v in z], abs=STEP / 2 + 1e-3)
+
+    pad = page.locator('[data-testid="latent-pad"]')
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    before = image_src(page)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.8 * box["width"], box["y"] + 0.3 * box["height"], steps=6)
+    page.mouse.up()
+    page.wait_for_function(f"src => document.querySelector('{IMAGE}').getAttribute('src') !== src", arg=before)
+    z = settled_z(page)
+    assert z[0] > 0.5 and z[1] > 0.2  # right of and above the middle
+    assert slider_values(page) == pytest.approx(z, abs=STEP / 2 + 1e-3)  # shown on the slider's grid
+    assert scatter_cross(page) == pytest.approx(z, abs=1e-3)
+
+
+def test_the_latents_download_as_csv(page, server):
+    open_explore(page, server)
+    page.get_by_text("Export", exact=True).click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("as CSV")).click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0][:5] == ["index", "label", "class_name", "mu_1", "mu_2"]
+    assert len(rows) == 1 + 360  # the digits test set
+
+
+def test_twenty_dimensions_in_the_browser(page, server):
+    open_explore(page, server, "shipped:digits-mlp-z20")
+    assert page.locator('[data-testid="stSlider"]').filter(has_text=re.compile("^z")).count() >= 20
+    page.screenshot(path=str(SHOTS / "explore-z20.png"), full_page=True)
+
+
+def test_a_link_straight_to_generate_works_on_a_fresh_server(page, tiny_models_dir):
+    fresh = StreamlitServer(env={"EXPLORER_SHIPPED_DIR": str(tiny_models_dir)})
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1100})
+        page.goto(f"{fresh.url}/generate")  # the first request this server sees
+        page.wait_for_selector('[data-testid="prior-samples"]', timeout=90_000)
+        wait_idle(page)
+        assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() == 1
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Explore" in nav and "streamlit app" not in nav
+        for i, name in enumerate(["Prior samples", "Latent sizes", "Interpolation", "Reconstructions"]):
+            page.get_by_role("tab", name=re.compile(name)).click()
+            wait_idle(page)
+            page.screenshot(path=str(SHOTS / f"generate-{i}.png"))
+        assert page.locator('[data-testid="recon-originals"] img').count() == 12
+    finally:
+        fresh.stop()

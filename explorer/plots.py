@@ -286,7 +286,8 @@ def manifold_html(
         f'<div style="position:relative;">{y_ticks}'
         f'<span style="position:absolute; left:0; top:50%; transform:translate(-10%,-50%) rotate(-90deg);">{html.escape(axis_titles[1])}</span></div>'
         '<div style="position:relative; aspect-ratio:1; border:1px solid #ddd;">'
-        f'<img src="{image_uri}" alt="manifold" style="width:100%; height:100%; display:block; image-rendering:{rendering};">'
+        f'<img src="{image_uri}" alt="manifold" style="position:absolute; inset:0; width:100%; height:100%; '
+        f'max-width:none; object-fit:fill; image-rendering:{rendering};">'
         f"{marker}</div>"
         f'<div></div><div style="position:relative; height:2.6em;">{x_ticks}'
         f'<span style="position:absolute; left:50%; bottom:0; transform:translateX(-50%);">{html.escape(axis_titles[0])}</span></div>'

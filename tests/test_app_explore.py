@@ -121,7 +121,8 @@ def test_opens_with_every_view(shipped):
     assert [s.label for s in at.slider if s.key and s.key.startswith("zslider")] == ["z₁", "z₂"]
     assert current_image(at).startswith("data:image/png;base64,")
     assert marker_position(at) == pytest.approx((50.0, 50.0))  # z = 0: the middle of the grid
-    assert "15×15 decodes, linear spacing over ±3" in captions(at)
+    mu = checkpoints.load(shipped / "digits-mlp-z2.pt").encoded.mu.numpy()
+    assert f"15×15 decodes, linear spacing over ±{explore_view.default_range(mu):g}." in captions(at)
     assert "Nearest test images" in html_with(at, "current-z-image")  # digits ship with scikit-learn
     nearest = html_with(at, "nearest-images").split('data-testid="nearest-images"')[1]
     assert nearest.count("<img") == explore_view.NEAREST_K
@@ -299,3 +300,11 @@ def test_a_slider_repeating_what_it_showed_is_not_a_move():
     assert not stale(1.3, shown=1.3, current=1.3)  # nothing to restore
     assert not stale(0.0, shown=None, current=1.3)  # never drawn yet
     assert not stale(5.0, shown=5.0, current=7.5)  # beyond the slider: it shows its end
+
+
+def test_default_range_covers_the_codes():
+    rng = np.random.default_rng(0)
+    assert explore_view.default_range(rng.normal(size=(10_000, 2))) == 3.0  # N(0, 1): 99% within ±2.6
+    assert explore_view.default_range(0.1 * rng.normal(size=(500, 2))) == 1.0
+    assert explore_view.default_range(8 * rng.normal(size=(500, 2))) == explore_view.LIMIT_BOUNDS[1]
+    assert explore_view.default_range(np.zeros((0, 2))) == explore_view.LIMIT_DEFAULT

@@ -283,11 +283,12 @@ def _checkpoint_download(loaded: Loaded) -> None:
     """The chosen checkpoint file (A11), read only when the button is pressed."""
     path = loaded.entry.path
     try:
-        size = path.stat().st_size / 2**20
+        size = path.stat().st_size
     except OSError:
         return
+    shown = f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(1, round(size / 2**10))} KB"
     st.sidebar.download_button(
-        f"Download {path.name} ({size:.1f} MB)",
+        f"Download {path.name} ({shown})",
         data=lambda: path.read_bytes(),
         file_name=path.name if loaded.entry.source != "upload" else f"{loaded.entry.name}.pt",
         mime="application/octet-stream",

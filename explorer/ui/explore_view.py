@@ -48,7 +48,7 @@ SLIDER_LIMIT = 5.0  # sliders span ±5: nearly all of N(0, 1) and of the encoded
 SLIDER_STEP = 0.05
 GRID_BOUNDS = (3, 30)  # manifold side; 30 x 30 = 900 decodes is a fraction of a second here
 GRID_DEFAULT = 15
-LIMIT_BOUNDS = (0.5, 6.0)
+LIMIT_BOUNDS = (0.5, 10.0)  # 10: common.Z_LIMIT, beyond which z is clamped anyway
 LIMIT_DEFAULT = 3.0
 TSNE_BOUNDS = (100, latent.MAX_TSNE_POINTS)
 TSNE_DEFAULT = 1000
@@ -151,6 +151,18 @@ def latents_csv(encoded: Encoded) -> str:
     for i, label in enumerate(encoded.labels):
         writer.writerow([i, int(label), encoded.class_names[int(label)], *mu[i], *logvar[i]])
     return out.getvalue()
+
+
+def default_range(mu: np.ndarray) -> float:
+    """The plane's starting half-width: 99% of the codes inside, in steps of 0.5, at least 1.
+
+    3 for the shipped VAEs (as in Kingma & Welling's figures); wider for an autoencoder, whose
+    codes are not pulled towards N(0, I).
+    """
+    if len(mu) == 0:
+        return LIMIT_DEFAULT
+    q = float(np.quantile(np.abs(np.asarray(mu, dtype=np.float64)), 0.99))
+    return float(np.clip(np.ceil(q * 2) / 2, 1.0, LIMIT_BOUNDS[1])) if np.isfinite(q) else LIMIT_DEFAULT
 
 
 def describe_z(z: np.ndarray) -> str:
@@ -559,7 +571,7 @@ def _plane_controls(loaded: Loaded) -> PlaneSettings:
     return PlaneSettings(mode, (int(x), int(y)), tsne_points)
 
 
-def _manifold_controls(loaded: Loaded) -> ManifoldSettings:
+def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> ManifoldSettings:
     k = loaded.key
     top = st.columns(2)
     n = top[0].number_input(
@@ -574,7 +586,7 @@ def _manifold_controls(loaded: Loaded) -> ManifoldSettings:
         "Range ±",
         min_value=LIMIT_BOUNDS[0],
         max_value=LIMIT_BOUNDS[1],
-        value=LIMIT_DEFAULT,
+        value=default_range(enc.mu[:, list(dims)]),
         step=0.5,
         key=f"explore_range::{k}",
         help="The grid (and the pad) span [−range, +range] on both axes, in z units.",
@@ -642,7 +654,7 @@ def render(loaded: Loaded) -> None:
     with manifold_col:
         st.markdown("**Manifold** · decodes on a grid over the plane")
         manifold_slot = st.container()
-        ms = _manifold_controls(loaded)
+        ms = _manifold_controls(loaded, enc, plane.dims)
     st.markdown("**Current z** · decoded on the server, one slider per coordinate")
     z_slot = st.container()
     scatter_col, side_col = st.columns([7, 5], gap="medium")

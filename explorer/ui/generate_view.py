@@ -210,7 +210,7 @@ def _interpolation_section(loaded: Loaded, enc: Encoded) -> None:
     version = model_version(loaded)
     paths = {m: latent.interpolate(enc.mu[a], enc.mu[b], steps, method=m) for m in ("linear", "spherical")}
 
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([3.3, 2], gap="medium")
     with left:
         ends, reason = originals(loaded, [a, b])
         for method, path in paths.items():
@@ -221,9 +221,10 @@ def _interpolation_section(loaded: Loaded, enc: Encoded) -> None:
                 captions = [f"x #{a}", *captions, f"x #{b}"]
             line = "straight line" if method == "linear" else "great circle"
             st.caption(
-                f"**{method}** · a {line} from μ(x #{a}) ({enc.names([a])[0]}) to μ(x #{b}) ({enc.names([b])[0]})"
+                f"**{method}** · a {line} from μ of test image #{a} (class {enc.names([a])[0]}) "
+                f"to μ of #{b} (class {enc.names([b])[0]})"
             )
-            show_images(images, captions, width=44, testid=f"interp-{method}")
+            show_images(images, captions, width=40, testid=f"interp-{method}")
         if reason:
             data_note(reason)
     with right:

@@ -573,7 +573,7 @@ def _plane_controls(loaded: Loaded) -> PlaneSettings:
 
 def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> ManifoldSettings:
     k = loaded.key
-    top = st.columns(2)
+    top = st.columns([0.9, 1.2, 1.6, 1.1], vertical_alignment="bottom")
     n = top[0].number_input(
         "Grid N × N",
         min_value=GRID_BOUNDS[0],
@@ -591,7 +591,7 @@ def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> M
         key=f"explore_range::{k}",
         help="The grid (and the pad) span [−range, +range] on both axes, in z units.",
     )
-    spacing = st.segmented_control(
+    spacing = top[2].segmented_control(
         "Spacing",
         list(SPACINGS),
         format_func=SPACINGS.get,
@@ -600,10 +600,10 @@ def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> M
         help="Gaussian: the N(0, 1) inverse CDF at evenly spaced probabilities (Kingma & Welling, figure 4), "
         "so each tile holds the same prior mass.",
     )
-    behind = st.toggle(
-        "Draw the manifold behind the points",
+    behind = top[3].toggle(
+        "As map",
         key=f"explore_behind::{k}",
-        help="As a map under the pad and the scatter, in z units.",
+        help="Draw the manifold as a map under the pad's and the scatter's points, in z units.",
     )
     return ManifoldSettings(
         n=int(clamp(n, *GRID_BOUNDS)),
@@ -651,10 +651,10 @@ def render(loaded: Loaded) -> None:
         a, b = z_label(plane.dims[0]), z_label(plane.dims[1])
         st.markdown(f"**Latent pad** · drag on the {a}–{b} plane; the digit is decoded in your browser")
         pad_slot = st.container()
+        ms = _manifold_controls(loaded, enc, plane.dims)  # the range and the map are the pad's too
     with manifold_col:
         st.markdown("**Manifold** · decodes on a grid over the plane")
         manifold_slot = st.container()
-        ms = _manifold_controls(loaded, enc, plane.dims)
     st.markdown("**Current z** · decoded on the server, one slider per coordinate")
     z_slot = st.container()
     scatter_col, side_col = st.columns([7, 5], gap="medium")

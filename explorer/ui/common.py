@@ -82,13 +82,15 @@ def get_z(loaded: Loaded) -> np.ndarray:
     return z.copy()
 
 
-def set_z(loaded: Loaded, z: np.ndarray, *, sliders: bool = True) -> None:
+def set_z(loaded: Loaded, z: np.ndarray, *, sliders: bool = True, link: bool = True) -> None:
     """Make z this session's current z (and the link's).
 
     sliders=False leaves the slider keys alone. For a widget in one fragment (the live pad)
     while the sliders live in another: the browser still shows the old slider values and sends
     them with the next run, and Streamlit would take them for a user's change. Pages that draw
     the sliders set their keys from get_z before drawing them.
+    link=False leaves the address bar for a later `sync_link` (one message less before a
+    redraw that must be quick, such as a slider step's decoded image).
     """
     z = clamp_z(z)
     st.session_state[_z_key(loaded.key)] = z
@@ -98,6 +100,12 @@ def set_z(loaded: Loaded, z: np.ndarray, *, sliders: bool = True) -> None:
         # must not touch a slider this run has already drawn, which Streamlit refuses.
         if st.session_state.get(key) != float(value):
             st.session_state[key] = float(value)
+    if link:
+        _sync_query_params(loaded)
+
+
+def sync_link(loaded: Loaded) -> None:
+    """Bring the address bar's link (model, z, presenter mode) up to date; nothing if it is."""
     _sync_query_params(loaded)
 
 

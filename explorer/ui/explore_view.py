@@ -24,7 +24,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer import latent, plots
 from explorer.checkpoints import Checkpoint
-from explorer.ui.common import Loaded, get_z, set_z
+from explorer.ui.common import Loaded, get_z, set_z, sync_link
 from explorer.ui.pad import latent_pad
 from explorer.ui.widgets import (
     PLOT_CONFIG,
@@ -264,7 +264,7 @@ def _on_slider(loaded: Loaded, i: int) -> None:
         st.session_state[key] = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))  # keep what z says
         return
     z[i] = value
-    set_z(loaded, z)
+    set_z(loaded, z, link=False)  # the link follows with the views: one message less before the image
 
 
 def is_stale_report(value: float, *, shown: float | None, current: float) -> bool:
@@ -357,6 +357,8 @@ def _z_panel(loaded: Loaded, enc: Encoded, has_views: bool) -> None:
     if has_views:
         active = _in_fragment_run() and drawn.get("views") != token
         follow(f"explore-follow-z::{loaded.key}", token, active=active, then=_rerun_views)
+    else:
+        sync_link(loaded)
 
 
 @st.fragment(key=FRAG_VIEWS)
@@ -370,6 +372,7 @@ def _views(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Enco
     with slots.scatter:
         _scatter(loaded, plane, ms, z)
     z = get_z(loaded)
+    sync_link(loaded)
     token = z_token(z)
     drawn = _drawn(loaded)
     drawn["views"] = token

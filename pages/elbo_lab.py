@@ -7,6 +7,7 @@ explorer.elbo_plots.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -14,7 +15,7 @@ import streamlit as st
 
 from explorer import elbo_lab, elbo_plots
 from explorer.latent import decode
-from explorer.ui.common import Loaded, require_model, set_z, test_images
+from explorer.ui.common import Loaded, clamp_z, require_model, set_z, test_images
 from explorer.ui.registry import REPO
 
 SAMPLE_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -75,11 +76,20 @@ def _state_keys(loaded: Loaded) -> dict[str, str]:
 
 
 def _first_point(event) -> dict | None:
-    """The first point of a plotly selection, or None."""
-    if not event:
+    """The first point of a plotly selection, or None (also for a malformed one: the browser sends it)."""
+    selection = event.get("selection") if isinstance(event, dict) else None
+    points = selection.get("points") if isinstance(selection, dict) else None
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
         return None
-    points = event.get("selection", {}).get("points", [])
-    return points[0] if points else None
+    return points[0]
+
+
+def _finite(value) -> float | None:
+    """A number sent by the browser as a float, or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _take_clicks(keys: dict[str, str], n_images: int) -> None:
@@ -96,15 +106,16 @@ def _take_clicks(keys: dict[str, str], n_images: int) -> None:
             data = data.get("0")
         if isinstance(data, list | tuple):
             data = data[0] if data else None
+        data = _finite(data)
         if data is not None and data != st.session_state.get(keys["pick"] + "::seen"):
             st.session_state[keys["pick"] + "::seen"] = data
-            if 0 <= int(data) < n_images:
+            if 0 <= data < n_images:
                 st.session_state[keys["index"]] = int(data)
     point = _first_point(st.session_state.get(keys["holes"]))
     if point is None:
         st.session_state.pop(keys["holes"] + "::seen", None)
-    elif point.get("x") is not None and point.get("y") is not None:
-        z = (float(point["x"]), float(point["y"]))
+    elif _finite(point.get("x")) is not None and _finite(point.get("y")) is not None:
+        z = tuple(float(v) for v in clamp_z([point["x"], point["y"]]))
         if z != st.session_state.get(keys["holes"] + "::seen"):
             st.session_state[keys["holes"] + "::seen"] = z
             st.session_state[keys["hole_z"]] = z

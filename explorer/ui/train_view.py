@@ -191,6 +191,7 @@ def render_form(settings: JobSettings) -> tuple[dict, str | None]:
     a.text_input(
         "Hidden sizes",
         key="train_hidden",
+        max_chars=100,  # Streamlit cuts longer input (typed or sent) on the server
         help="MLP: layer widths, e.g. 256,128. Conv: channels of each stride-2 layer, e.g. 32,64.",
         **keep,
     )

@@ -50,7 +50,8 @@ def _as_f32(name: str, tensor) -> np.ndarray:
     array = tensor.detach().cpu().float().numpy()
     if not np.all(np.isfinite(array)):
         raise PadExportError(f"the decoder's {name} holds NaN or infinite values; the pad cannot draw from it")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    # A copy: for float32 CPU weights .numpy() is a view, and the model is shared by every session.
+    return np.array(array, dtype=np.float32, order="C", copy=True)
 
 
 def export_decoder(model: VAE) -> DecoderExport:

@@ -257,6 +257,9 @@ def test_selection_indices_reads_customdata_once_each():
     ]
     assert explore_view.selection_indices(points) == [7, 3]
     assert explore_view.selection_indices([]) == []
+    malformed = [{"customdata": float("inf")}, {"customdata": "abc"}, "x", None, {"customdata": [float("nan")]}]
+    assert explore_view.selection_indices(malformed) == []
+    assert explore_view.selection_indices(5) == []
 
 
 def test_latents_csv_has_one_row_per_code():

@@ -275,12 +275,7 @@ def test_elbo_lab_ignores_malformed_clicks(shipped, event):
         assert at.number_input(key=f"elbo_index::{Z2}").value == index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explorer/ui/explore_view.py: _on_select / selection_indices assume a well-formed selection "
-    "(int(inf) raises OverflowError; a non-list 'points' raises TypeError) — reported to its owner",
-)
-@pytest.mark.parametrize("event", MALFORMED_SELECTIONS[:1] + MALFORMED_SELECTIONS[4:6])
+@pytest.mark.parametrize("event", MALFORMED_SELECTIONS)
 def test_explore_scatter_ignores_malformed_selections(shipped, event):
     at = open_app(Z2)
     send_raw(at, chart_id(at, f"explore_scatter::{Z2}"), string_value=_selection_json(event))

@@ -15,7 +15,7 @@ import base64
 import csv
 import functools
 import io
-from collections.abc import Sequence
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,18 +124,22 @@ def make_projection(mu: np.ndarray, mode: str, dims: tuple[int, int], tsne_point
     raise ValueError(f"unknown plane mode {mode!r}")
 
 
-def selection_indices(points: Sequence[dict]) -> list[int]:
+def selection_indices(points: object) -> list[int]:
     """Test-set indices of selected scatter points (their customdata), in order, without repeats.
 
-    Points of other traces (the current-z cross, a path) carry no index and are skipped.
+    Points of other traces (the current-z cross, a path) carry no index and are skipped, and so
+    is anything malformed (a selection arrives from the browser: trust nothing in it).
     """
+    if not isinstance(points, (list, tuple)):
+        return []
     seen: dict[int, None] = {}
     for point in points:
-        data = point.get("customdata")
+        data = point.get("customdata") if isinstance(point, dict) else None
         if isinstance(data, list):
             data = data[0] if data else None
-        if isinstance(data, (int, float)) and not isinstance(data, bool) and data == int(data) and data >= 0:
-            seen.setdefault(int(data), None)
+        if isinstance(data, (int, float)) and not isinstance(data, bool) and math.isfinite(data):
+            if data >= 0 and data == int(data):
+                seen.setdefault(int(data), None)
     return list(seen)
 
 
@@ -297,8 +301,10 @@ def selection_key(loaded: Loaded) -> str:
 
 
 def _on_select(model_key: str, chart_key: str) -> None:
-    state = st.session_state.get(chart_key)
-    points = state["selection"]["points"] if state else []
+    try:
+        points = st.session_state[chart_key]["selection"]["points"]
+    except (KeyError, TypeError):
+        points = []
     st.session_state[f"explore_selection::{model_key}"] = selection_indices(points)
     st.rerun([FRAG_SELECTION])  # only the panel of selected images changes
 

@@ -164,6 +164,15 @@ def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, serve
     assert slider_values(page) == pytest.approx(z, abs=STEP / 2 + 1e-3)  # shown on the slider's grid
     assert scatter_cross(page) == pytest.approx(z, abs=1e-3)
 
+    # and a slider step after the release moves on from there (the release is not replayed)
+    shown = slider_values(page)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("x => new URLSearchParams(location.search).get('z').split(',')[0] !== x", arg=f"{z[0]:.3f}")
+    after = settled_z(page)
+    assert after[0] == pytest.approx(shown[0] + STEP, abs=1e-3) and after[1] == pytest.approx(z[1], abs=1e-3)
+
 
 def test_the_latents_download_as_csv(page, server):
     open_explore(page, server)

@@ -311,3 +311,8 @@ def test_default_range_covers_the_codes():
     assert explore_view.default_range(0.1 * rng.normal(size=(500, 2))) == 1.0
     assert explore_view.default_range(8 * rng.normal(size=(500, 2))) == explore_view.LIMIT_BOUNDS[1]
     assert explore_view.default_range(np.zeros((0, 2))) == explore_view.LIMIT_DEFAULT
+
+
+def test_the_default_plane_is_the_two_most_active_coordinates():
+    mu = np.random.default_rng(0).normal(size=(500, 6)) * np.array([0.01, 1.0, 0.02, 0.5, 2.0, 0.01])
+    assert explore_view.default_plane(mu) == (1, 4)

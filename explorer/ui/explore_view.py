@@ -538,21 +538,30 @@ def _selection(loaded: Loaded, enc: Encoded) -> None:
 
 
 # ---------------------------------------------------------------- page
-def _plane_controls(loaded: Loaded) -> PlaneSettings:
+def default_plane(mu: np.ndarray) -> tuple[int, int]:
+    """The two coordinates whose μ varies most over the test set, in index order: the active ones
+    (in a 20-D VAE several coordinates collapse to the prior and carry nothing)."""
+    top = np.argsort(-np.var(np.asarray(mu, dtype=np.float64), axis=0), kind="stable")[:2]
+    return int(min(top)), int(max(top))
+
+
+def _plane_controls(loaded: Loaded, enc: Encoded) -> PlaneSettings:
     d = loaded.latent_dim
     if d <= 2:
         return PlaneSettings("axes", (0, 1))
     k = loaded.key
+    first, second = default_plane(enc.mu)
     cols = st.columns([1, 1, 2.4, 1.4], vertical_alignment="bottom")
     x = cols[0].selectbox(
         "Plane x",
         range(d),
-        index=0,
+        index=first,
         format_func=z_label,
         key=f"explore_x::{k}",
-        help="The pad and the manifold move these two coordinates; the sliders set the others.",
+        help="The pad and the manifold move these two coordinates; the sliders set the others. "
+        "They start as the two whose μ varies most over the test set.",
     )
-    y = cols[1].selectbox("Plane y", range(d), index=1, format_func=z_label, key=f"explore_y::{k}")
+    y = cols[1].selectbox("Plane y", range(d), index=second, format_func=z_label, key=f"explore_y::{k}")
     if x == y:
         y = (x + 1) % d
         cols[1].caption(f"x and y must differ: using {z_label(y)}.")
@@ -654,7 +663,7 @@ def render(loaded: Loaded) -> None:
         _z_panel(loaded, enc, False)
         return
 
-    plane = _plane_controls(loaded)
+    plane = _plane_controls(loaded, enc)
     pad_col, manifold_col = st.columns([7, 4], gap="medium")
     with pad_col:
         a, b = z_label(plane.dims[0]), z_label(plane.dims[1])

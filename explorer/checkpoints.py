@@ -220,6 +220,11 @@ def _read_raw(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> A
         data = source.read(max_bytes + 1)
         _check_size(len(data), max_bytes, name)
     if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data.startswith(b"PK\x03\x04"):  # a zip archive's first record, but no directory at the end
+            raise CheckpointError(
+                f"{name} starts like a checkpoint but is cut short ({len(data):,} bytes): "
+                "the copy or upload did not finish; copy the file again"
+            )
         raise CheckpointError(
             f"{name} is not a PyTorch checkpoint (no torch.save archive inside); "
             "save models with `python -m explorer train` or torch.save of the format described in explorer/checkpoints.py"

@@ -28,6 +28,7 @@ import streamlit as st
 from torch import nn
 
 from explorer.pad_export import PadExportError, export_decoder, pack_decoder, unpack_decoder
+from explorer.plots import class_colors
 from explorer.ui.common import Loaded, clamp_z, set_z
 
 _ASSETS = Path(__file__).with_name("pad_assets")
@@ -220,6 +221,7 @@ def latent_pad(
         "points": _b64(xy),
         "labels": _b64(plane_labels.astype("<i2")),
         "class_names": list(loaded.ckpt.dataset.class_names),
+        "class_colors": class_colors(len(loaded.ckpt.dataset.class_names)),  # as on the Plotly scatter
         "background": background_png(background) if background is not None else None,
         "background_extent": [float(v) for v in (background_extent or (-limit, limit, -limit, limit))],
         "axis_labels": list(axis_labels or _default_axis_labels(dims)),

@@ -179,6 +179,19 @@ def test_pad_appears_with_points_and_an_image(page, pad_server, torch_models):
     page.screenshot(path="/tmp/pad-appears.png")
 
 
+def test_pad_colours_classes_like_the_scatter(page, pad_server):
+    from explorer.plots import class_colors
+
+    open_pad(page, pad_server, model="shipped:digits-mlp-z2")
+    swatches = page.evaluate(
+        "() => [...document.querySelectorAll('.lp-swatch')].map(s => getComputedStyle(s).backgroundColor)"
+    )
+    expected = [
+        "rgb({}, {}, {})".format(*(int(c.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))) for c in class_colors(10)
+    ]
+    assert swatches == expected
+
+
 @pytest.mark.parametrize("name", ["digits-mlp-z2", "digits-conv-z2"])
 def test_drag_redraws_the_image_on_every_move(page, pad_server, torch_models, name):
     snap = open_pad(page, pad_server, model=f"shipped:{name}")

@@ -15,9 +15,10 @@
 
 const NS = (window.__latentPad ??= { models: new Map(), scenes: new Map(), waiting: new Map(), pads: new Map() });
 
+// Used only when Python sends no colours; it sends explorer.plots.class_colors, the scatter's own.
 const PALETTE = [
-  "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
-  "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52",
+  "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
+  "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
 ];
 const MAX_TIMINGS = 20000;
 const STALE_MS = 10000; // how long a release may wait for the rerun that answers it
@@ -194,6 +195,7 @@ function registerScene(payload) {
     points: decodeFloat32(payload.points),
     labels: decodeLabels(payload.labels),
     classNames: payload.class_names ?? [],
+    colors: payload.class_colors?.length ? payload.class_colors : PALETTE,
     axisLabels: payload.axis_labels,
     extent: payload.background_extent,
     background: null,
@@ -341,7 +343,7 @@ class Pad {
     this.legend.replaceChildren();
     this.scene.classNames.forEach((name, i) => {
       const item = el("span", "lp-legend-item", this.legend);
-      el("span", "lp-swatch", item).style.background = PALETTE[i % PALETTE.length];
+      el("span", "lp-swatch", item).style.background = this.scene.colors[i % this.scene.colors.length];
       item.appendChild(document.createTextNode(name));
     });
   }
@@ -416,11 +418,11 @@ class Pad {
       }
     }
     // the encoded test set
-    const { points, labels } = scene;
+    const { points, labels, colors } = scene;
     const radius = size > 420 ? 2 : 1.6;
     ctx.globalAlpha = scene.background ? 0.85 : 0.6;
     for (let i = 0; i < labels.length; i++) {
-      ctx.fillStyle = PALETTE[labels[i] % PALETTE.length];
+      ctx.fillStyle = colors[labels[i] % colors.length];
       ctx.beginPath();
       ctx.arc(this.toPx(points[2 * i]), this.toPy(points[2 * i + 1]), radius, 0, 2 * Math.PI);
       ctx.fill();

@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="MLP: hidden widths, e.g. 512,256; conv: channels per stride-2 layer, e.g. 32,64 "
         f"(default: {DEFAULT_HIDDEN['mlp']} for mlp, {DEFAULT_HIDDEN['conv']} for conv)",
     )
+    model.add_argument(
+        "--dense",
+        type=int,
+        default=None,
+        help="conv only: width of a fully connected layer between the convs and z (default: 256 for conv; 0 for none)",
+    )
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="non-linearity (default: relu)")
     model.add_argument(
         "--latent-dim", type=_positive_int, default=2, help="size of z (default: 2, drawable as a plane)"
@@ -237,10 +243,12 @@ def _iw_progress(k: int, enabled: bool = True):
 def cmd_train(args: argparse.Namespace) -> int:
     spec = dataset_spec(args.dataset)
     hidden = args.hidden or _hidden(DEFAULT_HIDDEN[args.arch])
+    dense = (256 if args.arch == "conv" else 0) if args.dense is None else args.dense
     model_config = ModelConfig(
         image_shape=spec.image_shape,
         arch=args.arch,
         hidden=hidden,
+        dense=dense,
         activation=args.activation,
         latent_dim=args.latent_dim,
         likelihood=args.likelihood,

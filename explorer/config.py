@@ -65,6 +65,7 @@ class ModelConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W) of the data
     arch: str = "mlp"  # "mlp" or "conv"
     hidden: tuple[int, ...] = (512, 256)  # MLP: widths; conv: channels per stride-2 conv
+    dense: int = 0  # conv only: a fully connected layer of this width between the convs and z (0: none)
     activation: str = "relu"  # non-linearity between layers
     latent_dim: int = 2  # size of z
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" (cross-entropy) or "gaussian"
@@ -108,6 +109,11 @@ class ModelConfig:
             _is_number(self.gaussian_sigma) and 1e-3 <= self.gaussian_sigma <= 10.0,
             f"gaussian_sigma must be a number in [0.001, 10], got {self.gaussian_sigma!r}",
         )
+        _require(
+            _is_int(self.dense) and 0 <= self.dense <= MAX_HIDDEN_WIDTH,
+            f"dense must be an integer 0..{MAX_HIDDEN_WIDTH}, got {self.dense!r}",
+        )
+        _require(self.arch == "conv" or self.dense == 0, "dense is a setting of the conv architecture only")
         if self.arch == "conv":
             side = min(h, w)
             _require(
@@ -149,7 +155,11 @@ class ModelConfig:
         convs_t = sum((b * 16 + 1) * a for a, b in zip(channels[:-1], channels[1:]))
         h, w = self.conv_sides()[-1]
         flat = self.hidden[-1] * h * w
-        return convs + convs_t + (flat + 1) * 2 * d + (d + 1) * flat
+        if self.dense:
+            heads = (flat + 1) * self.dense + (self.dense + 1) * 2 * d + (d + 1) * self.dense + (self.dense + 1) * flat
+        else:
+            heads = (flat + 1) * 2 * d + (d + 1) * flat
+        return convs + convs_t + heads
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -167,7 +177,8 @@ class ModelConfig:
             body = "-".join(str(n) for n in (self.n_pixels, *self.hidden, self.latent_dim))
             kind = f"MLP {body}"
         else:
-            kind = f"Conv {'-'.join(str(c) for c in self.hidden)} ch, z={self.latent_dim}"
+            dense = f" + {self.dense}" if self.dense else ""
+            kind = f"Conv {'-'.join(str(c) for c in self.hidden)} ch{dense}, z={self.latent_dim}"
         lik = "Bernoulli" if self.likelihood == "bernoulli" else f"Gaussian σ={self.gaussian_sigma}"
         return f"{kind}, {self.activation}, {lik}"
 

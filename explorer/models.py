@@ -63,7 +63,8 @@ class MLPDecoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 4x4 convolutions halve each side; a linear head gives (mu, logvar)."""
+    """Stride-2 4x4 convolutions halve each side; a linear head (through an optional dense
+    layer) gives (mu, logvar)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -72,7 +73,11 @@ class ConvEncoder(nn.Module):
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), _activation(config.activation)]
         h, w = config.conv_sides()[-1]
-        layers += [nn.Flatten(), nn.Linear(config.hidden[-1] * h * w, 2 * config.latent_dim)]
+        flat = config.hidden[-1] * h * w
+        layers.append(nn.Flatten())
+        if config.dense:
+            layers += [nn.Linear(flat, config.dense), _activation(config.activation)]
+        layers.append(nn.Linear(config.dense or flat, 2 * config.latent_dim))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, 2D)
@@ -80,7 +85,7 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of ConvEncoder: a linear layer, then 4x4 stride-2 transposed convs.
+    """Mirror of ConvEncoder: linear layer(s), then 4x4 stride-2 transposed convs.
 
     output_padding restores odd sides exactly (7 -> 3 in the encoder, 3 -> 7 here).
     """
@@ -90,8 +95,12 @@ class ConvDecoder(nn.Module):
         sides = config.conv_sides()  # [(28, 28), (14, 14), (7, 7)] for MNIST with 2 convs
         h, w = sides[-1]
         channels = [config.image_shape[0], *config.hidden]
-        layers: list[nn.Module] = [
-            nn.Linear(config.latent_dim, config.hidden[-1] * h * w),
+        flat = config.hidden[-1] * h * w
+        layers: list[nn.Module] = []
+        if config.dense:
+            layers += [nn.Linear(config.latent_dim, config.dense), _activation(config.activation)]
+        layers += [
+            nn.Linear(config.dense or config.latent_dim, flat),
             _activation(config.activation),
             nn.Unflatten(1, (config.hidden[-1], h, w)),
         ]

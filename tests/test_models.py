@@ -10,11 +10,11 @@ from explorer.models import VAE, VAEOutput
 SHAPES = [(1, 28, 28), (1, 8, 8)]
 
 
-@pytest.mark.parametrize("arch,hidden", [("mlp", (64, 32)), ("conv", (8, 16))])
+@pytest.mark.parametrize("arch,hidden,dense", [("mlp", (64, 32), 0), ("conv", (8, 16), 0), ("conv", (8, 16), 32)])
 @pytest.mark.parametrize("latent_dim", [2, 5, 10, 20])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_shapes(arch, hidden, latent_dim, shape):
-    cfg = ModelConfig(image_shape=shape, arch=arch, hidden=hidden, latent_dim=latent_dim)
+def test_shapes(arch, hidden, dense, latent_dim, shape):
+    cfg = ModelConfig(image_shape=shape, arch=arch, hidden=hidden, dense=dense, latent_dim=latent_dim)
     model = VAE(cfg)
     x = torch.rand(3, *shape)
     mu, logvar = model.encode(x)
@@ -62,6 +62,8 @@ def test_reparameterization_is_seeded_and_differentiable():
         (dict(likelihood="poisson"), "likelihood"),
         (dict(image_shape=(1, 8, 8), arch="conv", hidden=(4, 4, 4, 4)), "at least 16 pixels"),
         (dict(hidden=(4096, 4096, 4096, 4096, 4096)), "parameters"),
+        (dict(dense=64), "conv architecture only"),
+        (dict(arch="conv", hidden=(8,), dense=10**9), "dense"),
     ],
 )
 def test_config_refuses_absurd_settings(kwargs, needle):

@@ -23,6 +23,7 @@ CONFIGS = {
     "mlp-tanh-deep": ModelConfig(image_shape=(1, 28, 28), hidden=(128, 64), activation="tanh", latent_dim=5),
     "conv-digits": ModelConfig(image_shape=(1, 8, 8), arch="conv", hidden=(8, 16), latent_dim=2),
     "conv-mnist": ModelConfig(image_shape=(1, 28, 28), arch="conv", hidden=(8, 16), latent_dim=2),
+    "conv-dense-mnist": ModelConfig(image_shape=(1, 28, 28), arch="conv", hidden=(8, 16), dense=32, latent_dim=2),
     # odd sides: the transposed convs need output_padding (3 -> 7 and 4 -> 9); three channels
     "conv-odd-rgb": ModelConfig(image_shape=(3, 7, 9), arch="conv", hidden=(4,), latent_dim=3, activation="tanh"),
 }

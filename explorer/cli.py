@@ -10,7 +10,16 @@ import time
 from pathlib import Path
 
 from explorer import checkpoints
-from explorer.config import ACTIVATIONS, ARCHS, BINARIZE, DEVICES, LIKELIHOODS, ModelConfig, TrainConfig
+from explorer.config import (
+    ACTIVATIONS,
+    ARCHS,
+    BINARIZE,
+    DEFAULT_CONV_DENSE,
+    DEVICES,
+    LIKELIHOODS,
+    ModelConfig,
+    TrainConfig,
+)
 from explorer.data import DATASETS, dataset_spec, load_dataset
 from explorer.devices import describe_device, resolve_device
 from explorer.errors import ExplorerError, TrainingDiverged
@@ -243,7 +252,7 @@ def _iw_progress(k: int, enabled: bool = True):
 def cmd_train(args: argparse.Namespace) -> int:
     spec = dataset_spec(args.dataset)
     hidden = args.hidden or _hidden(DEFAULT_HIDDEN[args.arch])
-    dense = (256 if args.arch == "conv" else 0) if args.dense is None else args.dense
+    dense = (DEFAULT_CONV_DENSE if args.arch == "conv" else 0) if args.dense is None else args.dense
     model_config = ModelConfig(
         image_shape=spec.image_shape,
         arch=args.arch,

@@ -27,6 +27,7 @@ MAX_HIDDEN_LAYERS = 6
 MAX_IMAGE_SIDE = 128
 MAX_CHANNELS = 4
 MAX_PARAMETERS = 60_000_000
+DEFAULT_CONV_DENSE = 256  # the dense layer a conv model gets unless told otherwise (CLI and Train page)
 
 
 def _require(condition: bool, message: str) -> None:

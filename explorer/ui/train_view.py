@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import data as datasets
-from explorer.config import ACTIVATIONS, ARCHS, MAX_LATENT_DIM, ModelConfig, TrainConfig
+from explorer.config import ACTIVATIONS, ARCHS, DEFAULT_CONV_DENSE, MAX_LATENT_DIM, ModelConfig, TrainConfig
 from explorer.errors import ConfigError, ExplorerError
 from explorer.jobs import JobManager, JobSettings, JobSpec, JobState, available_devices
 from explorer.train_plots import curves_figure, timelapse_figure
@@ -82,6 +82,7 @@ def build_specs(values: dict, *, compare: bool = False) -> list[JobSpec]:
         image_shape=spec.image_shape,
         arch=values["arch"],
         hidden=parse_hidden(values["hidden"]),
+        dense=DEFAULT_CONV_DENSE if values["arch"] == "conv" else 0,
         activation=values["activation"],
         latent_dim=int(values["latent_dim"]),
         likelihood=values["likelihood"],

@@ -31,8 +31,12 @@ def test_kill_during_save_keeps_a_loadable_file(tiny_checkpoint, tmp_path):
     original = checkpoints.load(target)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for delay in (0.05, 0.13, 0.31, 0.52, 0.77):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tiny_checkpoint), str(target)],
-                                env=env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tiny_checkpoint), str(target)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)

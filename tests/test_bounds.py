@@ -238,10 +238,10 @@ def test_elbo_lab_widgets_sent_out_of_range_stay_in_range(shipped):
 
 
 def pages_choices(name: str) -> tuple[int, ...]:
-    """A constant of pages/elbo_lab.py, read without running the page."""
+    """A constant of the ELBO lab view, read without running the page."""
     import ast
 
-    tree = ast.parse((REPO / "pages" / "elbo_lab.py").read_text())
+    tree = ast.parse((REPO / "explorer" / "ui" / "elbo_lab_view.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return tuple(ast.literal_eval(node.value))

@@ -66,7 +66,9 @@ def watch(manager: JobManager, job_id: str, timeout: float = 90.0) -> list:
 
 def test_a_job_reports_progress_and_saves_a_checkpoint_the_app_can_open(make_manager, monkeypatch):
     manager = make_manager(nice=3)
-    job = manager.submit(spec(epochs=3), owner="alice")
+    # Batches of 2 make each epoch last long enough (hundreds of steps) that a fast machine still
+    # shows the rows arriving one by one to a watcher polling every 20 ms.
+    job = manager.submit(spec(epochs=3, batch_size=2), owner="alice")
     assert job.status == "queued" and job.place == 1 and job.epochs == 3
     deadline = time.monotonic() + 60
     while (state := manager.get(job.id)).phase in ("", "starting"):  # it lowers its priority, then loads

@@ -72,8 +72,16 @@ def log_likelihood(logits: Tensor, x: Tensor, *, likelihood: str, gaussian_sigma
 
 
 def log_normal_diag(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag e^logvar) summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+    """log N(z; mu, diag e^logvar) summed over the last dimension. Standardises by e^(-logvar/2)
+    instead of dividing by e^logvar, which underflows to 0 (and gives 0/0) for the log σ² of -100
+    and below that an autoencoder-like encoder (β = 0) reaches."""
+    return log_normal_eps((z - mu) * torch.exp(-0.5 * logvar), logvar)
+
+
+def log_normal_eps(eps: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, diag e^logvar) for z = mu + e^(logvar/2) * eps, from eps itself: exact for a
+    reparameterised sample however small sigma is. Summed over the last dimension."""
+    return -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)
 
 
 def log_standard_normal(z: Tensor) -> Tensor:

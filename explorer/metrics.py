@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explorer.losses import kl_standard_normal, log_likelihood, log_normal_diag, log_standard_normal
+from explorer.losses import kl_standard_normal, log_likelihood, log_normal_eps, log_standard_normal
 from explorer.models import VAE
 
 EVAL_BINARIZE_SEED = 1234  # the binarized test set is the same for every run
@@ -99,7 +99,7 @@ def iw_log_likelihood(
             log_px_z = log_likelihood(
                 logits, targets, likelihood=cfg.likelihood, gaussian_sigma=cfg.gaussian_sigma
             ).view(c, b)
-            log_w.append(log_px_z + log_standard_normal(z) - log_normal_diag(z, mu, logvar))
+            log_w.append(log_px_z + log_standard_normal(z) - log_normal_eps(eps, logvar))
         out[part] = torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
         if progress is not None:
             progress(part.stop, n)

@@ -10,6 +10,7 @@ from explorer.losses import (
     kl_standard_normal,
     log_likelihood,
     log_normal_diag,
+    log_normal_eps,
     log_standard_normal,
     vae_loss,
 )
@@ -88,3 +89,19 @@ def test_neg_elbo_is_recon_plus_kl_and_beta_weights_only_the_objective():
     assert float(terms.kl) == pytest.approx(float(kl_standard_normal(mu, logvar).sum(-1).mean()))
     ae = vae_loss(logits, x, mu, logvar, likelihood="bernoulli", beta=0.0)
     assert float(ae.total) == pytest.approx(float(ae.recon))
+
+
+def test_gaussian_log_density_against_torch_and_for_a_vanishing_sigma():
+    mu, logvar = torch.tensor([[0.3, -1.0]]), torch.tensor([[-0.5, 0.8]])
+    z = torch.tensor([[0.1, 0.4]])
+    expected = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
+    torch.testing.assert_close(log_normal_diag(z, mu, logvar), expected)
+    eps = (z - mu) * torch.exp(-0.5 * logvar)
+    torch.testing.assert_close(log_normal_eps(eps, logvar), expected)
+    # An autoencoder-like encoder (beta = 0) reaches log sigma^2 of -140: e^logvar underflows to 0
+    # in float32, yet the density at z = mu is finite: -(log 2 pi + logvar) / 2 per dimension.
+    tiny = torch.full((1, 2), -140.0)
+    at_mu = log_normal_diag(mu, mu, tiny)
+    assert torch.isfinite(at_mu).all()
+    assert float(at_mu) == pytest.approx(-(math.log(2 * math.pi) - 140.0), rel=1e-6)
+    assert float(log_normal_eps(torch.zeros(1, 2), tiny)) == pytest.approx(float(at_mu), rel=1e-6)

@@ -90,3 +90,22 @@ def test_evaluate_reports_consistent_numbers(tiny_checkpoint, digits):
     assert sum(m.kl_per_dim) == pytest.approx(m.kl, rel=1e-4)
     again = evaluate(ckpt.model, None, None, digits.test_x, digits.test_y, iw_samples=50, seed=0)
     assert again.neg_elbo == m.neg_elbo and again.nll_iw == m.nll_iw and again.knn_accuracy is None
+
+
+def test_iw_bound_is_finite_for_a_near_deterministic_encoder(tiny_checkpoint, digits):
+    """An encoder with log sigma^2 = -150 (as beta = 0 training reaches) must still give a finite
+    IW bound: e^logvar underflows to 0 in float32, so log q(z|x) is taken from eps, not from z - mu."""
+    model = checkpoints.load(tiny_checkpoint).model
+    last = model.encoder.layers[-1]
+    d = last.out_features // 2
+    with torch.no_grad():
+        last.weight[d:] = 0.0
+        last.bias[d:] = -150.0
+    x = digits.test_x[:10]
+    assert float(model.encode(x)[1].max()) == -150.0
+    iw = iw_log_likelihood(model, x, k=50, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(iw).all()
+    # With sigma this small z = mu, so each weight is log p(x|mu) + log p(mu) - log q(mu|x), and
+    # log q(mu|x) = -(log 2 pi - 150) / 2 per dimension plus the eps^2 term: far below the ELBO's recon alone.
+    recon, _ = elbo_terms(model, x, generator=torch.Generator().manual_seed(0))
+    assert (iw < -recon).all()

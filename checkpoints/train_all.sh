@@ -10,14 +10,14 @@ mkdir -p checkpoints/cards
 declare -A RECIPES=(
   [mnist-mlp-z2]="--dataset mnist --arch mlp --hidden 512,256 --latent-dim 2 --epochs 60"
   [digits-mlp-z2]="--dataset digits --arch mlp --hidden 256,128 --latent-dim 2 --epochs 100 --batch-size 32"
-  [mnist-conv-z2]="--dataset mnist --arch conv --hidden 32,64 --latent-dim 2 --epochs 30"
+  [mnist-conv-z2]="--dataset mnist --arch conv --hidden 16,32 --dense 256 --latent-dim 2 --epochs 30"
   [fashion-mnist-mlp-z2]="--dataset fashion-mnist --arch mlp --hidden 512,256 --latent-dim 2 --epochs 60"
   [mnist-mlp-z5]="--dataset mnist --arch mlp --hidden 512,256 --latent-dim 5 --epochs 60"
   [mnist-mlp-z10]="--dataset mnist --arch mlp --hidden 512,256 --latent-dim 10 --epochs 60"
   [mnist-mlp-z20]="--dataset mnist --arch mlp --hidden 512,256 --latent-dim 20 --epochs 60"
   [mnist-mlp-z2-ae]="--dataset mnist --arch mlp --hidden 512,256 --latent-dim 2 --epochs 60 --beta 0"
 )
-ORDER=(mnist-mlp-z2 digits-mlp-z2 mnist-conv-z2 fashion-mnist-mlp-z2 mnist-mlp-z5 mnist-mlp-z10 mnist-mlp-z20 mnist-mlp-z2-ae)
+ORDER=(mnist-mlp-z2 digits-mlp-z2 fashion-mnist-mlp-z2 mnist-mlp-z5 mnist-mlp-z10 mnist-mlp-z20 mnist-mlp-z2-ae mnist-conv-z2)
 if [ $# -gt 0 ]; then names=("$@"); else names=("${ORDER[@]}"); fi
 
 for name in "${names[@]}"; do

@@ -69,7 +69,9 @@ def _z_key(model_key: str) -> str:
 
 
 def clamp_z(z: np.ndarray) -> np.ndarray:
-    return np.clip(np.nan_to_num(np.asarray(z, dtype=np.float32), nan=0.0), -Z_LIMIT, Z_LIMIT)
+    """z as float32 within ±Z_LIMIT, NaN as 0 (clipped in float64 first: 1e300 must not overflow)."""
+    clipped = np.clip(np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0), -Z_LIMIT, Z_LIMIT)
+    return clipped.astype(np.float32)
 
 
 def get_z(loaded: Loaded) -> np.ndarray:

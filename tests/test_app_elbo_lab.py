@@ -15,13 +15,6 @@ from .conftest import REPO
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
-
-
 def _open_lab(model_key: str | None = None) -> AppTest:
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=90)
     if model_key:

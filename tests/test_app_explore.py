@@ -7,74 +7,24 @@ import csv
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import checkpoints
-from explorer.checkpoints import EncodedTestSet
-from explorer.config import ModelConfig
-from explorer.data import DATASETS, DatasetInfo
-from explorer.models import VAE
 from explorer.ui import explore_view
 from explorer.ui.widgets import Encoded
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.usefixtures("navigation_as_on_a_server"),
+]
 
 Z2 = "shipped:digits-mlp-z2"
 Z20 = "shipped:digits-mlp-z20"
-
-
-@pytest.fixture(autouse=True)
-def navigation_as_on_a_server(monkeypatch):
-    """AppTest turns Streamlit's legacy pages/ mode back on before every run, so each run after
-    the first would execute the page file alone, without the entry and its sidebar; a server
-    turns it off for good once st.navigation has run. Keep it off here too."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
-
-
-def mnist_shaped_checkpoint(path: Path) -> Path:
-    """An untrained 28x28 'mnist' model: enough to open pages whose data set is not on disk."""
-    torch.manual_seed(0)
-    config = ModelConfig(image_shape=(1, 28, 28), hidden=(32,), latent_dim=2)
-    model = VAE(config).eval()
-    n = 300
-    encoded = EncodedTestSet(mu=torch.randn(n, 2), logvar=torch.full((n, 2), -1.0), labels=torch.arange(n) % 10)
-    info = DatasetInfo("mnist", (1, 28, 28), DATASETS["mnist"].class_names)
-    checkpoints.save(path, checkpoints.to_dict(model, train_config=None, dataset=info, encoded=encoded))
-    return path
-
-
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    """A shipped folder holding only an MNIST-shaped model, and an empty data folder."""
-    folder = tmp_path / "shipped"
-    folder.mkdir()
-    mnist_shaped_checkpoint(folder / "mnist-mlp-z2.pt")
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(folder))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data-here"))
-    return folder
 
 
 def open_explore(model_key: str | None = Z2) -> AppTest:

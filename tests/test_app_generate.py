@@ -17,32 +17,13 @@ from explorer.ui import generate_view
 from explorer.ui.registry import ModelEntry
 
 from .conftest import REPO
-from .test_app_explore import (
-    mnist_shaped_checkpoint,
-    navigation_as_on_a_server,  # noqa: F401 (an autouse fixture)
-)
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.usefixtures("navigation_as_on_a_server"),
+]
 
 Z2 = "shipped:digits-mlp-z2"
-
-
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
-
-
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    folder = tmp_path / "shipped"
-    folder.mkdir()
-    mnist_shaped_checkpoint(folder / "mnist-mlp-z2.pt")
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(folder))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data-here"))
-    return folder
 
 
 def open_generate(model_key: str | None = Z2) -> AppTest:

@@ -7,16 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from .conftest import REPO
-from .test_app_explore import navigation_as_on_a_server  # noqa: F401 (an autouse fixture)
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.usefixtures("navigation_as_on_a_server"),
+]
 
 
 def open_app() -> AppTest:

@@ -28,35 +28,22 @@ from explorer.ui.pad import parse_release
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.usefixtures("navigation_as_on_a_server"),
+]
 
 DEFAULT = "shipped:digits-conv-z2"  # the picker's first model in tiny_models_dir
 Z2 = "shipped:digits-mlp-z2"
 Z20 = "shipped:digits-mlp-z20"
 
 
-@pytest.fixture(autouse=True)
-def navigation_as_on_a_server(monkeypatch):
-    """AppTest turns Streamlit's legacy pages/ mode back on before every run; a server turns it
-    off for good once st.navigation has run (see tests/test_app_explore.py)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 @pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    monkeypatch.setenv("EXPLORER_MAX_JOBS", "0")  # the Train page queues, nothing trains
+def shipped(shipped, monkeypatch):
+    """conftest's shipped models, and a Train page that queues but never trains."""
+    monkeypatch.setenv("EXPLORER_MAX_JOBS", "0")
     train_view._manager.clear()
-    yield tiny_models_dir
+    yield shipped
     train_view._manager.clear()
 
 

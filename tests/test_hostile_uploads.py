@@ -23,32 +23,13 @@ from explorer.ui import common, registry
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.usefixtures("navigation_as_on_a_server"),
+]
 
 DEFAULT = "shipped:digits-conv-z2"  # the picker's first model in tiny_models_dir
 Z2 = "shipped:digits-mlp-z2"
-
-
-@pytest.fixture(autouse=True)
-def navigation_as_on_a_server(monkeypatch):
-    """AppTest turns Streamlit's legacy pages/ mode back on before every run; a server turns it
-    off for good once st.navigation has run (see tests/test_app_explore.py)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
 
 
 def open_app(model_key: str | None = Z2, **params: str) -> AppTest:

@@ -92,22 +92,7 @@ def test_exported_decoder_arrays_are_copies_not_views_of_the_weights(tiny_checkp
     assert_unchanged(model, before)
 
 
-@pytest.fixture
-def shipped(monkeypatch, tmp_path, tiny_models_dir):
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):  # as on a server: no legacy pages/ mode (tests/test_app_explore.py)
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-    monkeypatch.setenv("EXPLORER_SHIPPED_DIR", str(tiny_models_dir))
-    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
-    return tiny_models_dir
-
-
+@pytest.mark.usefixtures("navigation_as_on_a_server")
 def test_page_runs_of_several_sessions_leave_the_apps_cached_model_unchanged(shipped):
     key = "shipped:digits-mlp-z2"
     entry = registry.find(key)

@@ -238,6 +238,21 @@ def grid_position(value: float, centres: np.ndarray) -> float | None:
     return float(np.interp(value, anchors, steps))
 
 
+def manifold_mark(current: Sequence[float], xs: np.ndarray, ys: np.ndarray) -> dict | None:
+    """Where the manifold's cross for z (2,) sits: left / top in percent of the picture, and its
+    title; None when z is off the grid. Used for the HTML and by the page's JS to move the cross."""
+    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    x, y = float(current[0]), float(current[1])
+    px, py = grid_position(x, xs), grid_position(y, ys)
+    if px is None or py is None:
+        return None
+    return {
+        "left": round((px + 0.5) / len(xs) * 100, 3),
+        "top": round((1 - (py + 0.5) / len(ys)) * 100, 3),
+        "title": f"current z ({x:.2f}, {y:.2f})",
+    }
+
+
 def manifold_html(
     image_uri: str,
     xs: np.ndarray,
@@ -267,18 +282,16 @@ def manifold_html(
         f'transform:translateY(-50%);">{text}</span>'
         for p, text in zip(*tick_positions(ys))
     )
-    marker = ""
-    if current is not None:
-        px, py = grid_position(float(current[0]), xs), grid_position(float(current[1]), ys)
-        if px is not None and py is not None:
-            marker = (
-                f'<div data-testid="manifold-current-z" title="current z ({float(current[0]):.2f}, {float(current[1]):.2f})" '
-                f'style="position:absolute; left:{(px + 0.5) / cols * 100:.3f}%; top:{(1 - (py + 0.5) / rows) * 100:.3f}%; '
-                'transform:translate(-50%,-50%); width:22px; height:22px; pointer-events:auto;">'
-                '<svg viewBox="0 0 22 22" width="22" height="22"><path d="M4 4L18 18M18 4L4 18" '
-                'stroke="white" stroke-width="6" stroke-linecap="round"/><path d="M4 4L18 18M18 4L4 18" '
-                f'stroke="{CURRENT_Z_MARK}" stroke-width="3" stroke-linecap="round"/></svg></div>'
-            )
+    mark = manifold_mark(current, xs, ys) if current is not None else None
+    place = f"left:{mark['left']:.3f}%; top:{mark['top']:.3f}%;" if mark else "left:50%; top:50%; display:none;"
+    marker = (
+        f'<div data-testid="manifold-current-z" title="{mark["title"] if mark else ""}" style="position:absolute; {place} '
+        'transform:translate(-50%,-50%); width:22px; height:22px; pointer-events:auto;">'
+        '<svg viewBox="0 0 22 22" width="22" height="22"><path d="M4 4L18 18M18 4L4 18" '
+        'stroke="white" stroke-width="6" stroke-linecap="round"/><path d="M4 4L18 18M18 4L4 18" '
+        f'stroke="{CURRENT_Z_MARK}" stroke-width="3" stroke-linecap="round"/></svg></div>'
+    )
+    off_grid = "block" if current is not None and mark is None else "none"
     rendering = "pixelated" if crisp else "auto"
     font = "font-size:0.75rem; color:#555; font-variant-numeric:tabular-nums;"
     return (
@@ -291,13 +304,22 @@ def manifold_html(
         f"{marker}</div>"
         f'<div></div><div style="position:relative; height:2.6em;">{x_ticks}'
         f'<span style="position:absolute; left:50%; bottom:0; transform:translateX(-50%);">{html.escape(axis_titles[0])}</span></div>'
+        f'<div></div><div data-testid="manifold-off-grid" style="display:{off_grid};">The current z is off the grid.</div>'
         "</div>"
     )
 
 
-def with_traces(base: dict, traces: Sequence[go.Scatter | go.Scattergl | dict] = ()) -> go.Figure:
-    """A figure rebuilt from `fig.to_plotly_json()` of an already validated figure, plus a few traces
-    (the current-z cross), without validating the rest again: a 10,000-point scatter takes ~4 ms
-    this way instead of ~80 ms, which matters on every slider move."""
+def with_traces(
+    base: dict,
+    traces: Sequence[go.Scatter | go.Scattergl | dict] = (),
+    *,
+    meta: dict | None = None,
+) -> go.Figure:
+    """A figure rebuilt from `fig.to_plotly_json()` of an already validated figure, plus a few
+    traces, without validating the rest again: a 10,000-point scatter takes ~4 ms this way instead
+    of ~80 ms. meta: layout.meta, which the page's scripts can read (explorer/ui/marks.py)."""
     extra = [t if isinstance(t, dict) else t.to_plotly_json() for t in traces]
-    return go.Figure(data=[*base["data"], *extra], layout=base["layout"], _validate=False)
+    layout = dict(base["layout"])
+    if meta is not None:
+        layout["meta"] = meta
+    return go.Figure(data=[*base["data"], *extra], layout=layout, _validate=False)

@@ -61,6 +61,19 @@ def scatter_spec(at: AppTest) -> dict:
     return json.loads(charts[0].proto.spec)
 
 
+def scatter_cross(at: AppTest) -> tuple[float, float]:
+    """Where the scatter was drawn with z (its layout.meta; the page's script draws the cross there)."""
+    x, y = scatter_spec(at)["layout"]["meta"]["current"]
+    return x, y
+
+
+def marks(at: AppTest) -> dict:
+    """The data of the element that moves the views' crosses in the browser (explorer.ui.marks)."""
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "explorer_z_marks"]
+    assert len(found) == 1
+    return json.loads(found[0].proto.json)
+
+
 def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
@@ -78,7 +91,8 @@ def test_opens_with_every_view(shipped):
     assert nearest.count("<img") == explore_view.NEAREST_K
     spec = scatter_spec(at)
     names = [t["name"] for t in spec["data"]]
-    assert names[:10] == [str(d) for d in range(10)] and names[-1] == "current z"
+    assert names == [str(d) for d in range(10)]
+    assert scatter_cross(at) == (0.0, 0.0)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Latents of the 360 test images as CSV" in labels
 
@@ -93,9 +107,17 @@ def test_a_slider_moves_z_and_every_view_follows(shipped):
     assert "z = (+1.50, +0.00)" in html_with(at, "current-z-image")
     left, top = marker_position(at)
     assert left > before_marker[0] + 10 and top == pytest.approx(before_marker[1])
-    marker = scatter_spec(at)["data"][-1]
-    assert (marker["x"], marker["y"]) == ([1.5], [0.0])
-    assert at.query_params["z"] in ("1.500,0.000", ["1.500,0.000"])  # the share link follows
+    assert scatter_cross(at) == (1.5, 0.0)
+    # what the browser moves the crosses with, without the views sent again: the same places
+    moved = marks(at)
+    assert moved["z"] == [1.5, 0.0] and moved["scatter"]["xy"] == [1.5, 0.0]
+    assert (moved["manifold"]["mark"]["left"], moved["manifold"]["mark"]["top"]) == pytest.approx((left, top), abs=1e-3)
+    assert moved["pad"] == f"pad::{Z2}" and moved["ack"] == 0
+    assert moved["scatter"]["plane"] == scatter_spec(at)["layout"]["meta"]["plane"]
+    at.slider(key=f"zslider::{Z2}::0").set_value(5.0).run()  # beyond the grid's ±range
+    assert marks(at)["manifold"]["mark"] is None
+    assert 'manifold-off-grid" style="display:block;' in html_with(at, "manifold")
+    assert at.query_params["z"] in ("5.000,0.000", ["5.000,0.000"])  # the share link follows
 
 
 def test_reset_and_prior_buttons(shipped):
@@ -142,9 +164,8 @@ def test_twenty_dimensions_plane_axes_and_projections(shipped):
     at.selectbox(key=f"explore_y::{Z20}").set_value(4).run()
     assert "x and y must differ: using z₆" in captions(at)
     assert "drag on the z₅–z₆ plane" in "\n".join(m.value for m in at.markdown)
-    marker = scatter_spec(at)["data"][-1]
     z = z_of(at, Z20)
-    assert marker["x"] == [pytest.approx(z[4])] and marker["y"] == [pytest.approx(z[5])]
+    assert scatter_cross(at) == pytest.approx((z[4], z[5]))
 
     at.button_group(key=f"explore_plane::{Z20}").set_value("pca").run()
     assert not at.exception
@@ -253,6 +274,14 @@ def test_a_slider_repeating_what_it_showed_is_not_a_move():
     assert not stale(1.3, shown=1.3, current=1.3)  # nothing to restore
     assert not stale(0.0, shown=None, current=1.3)  # never drawn yet
     assert not stale(5.0, shown=5.0, current=7.5)  # beyond the slider: it shows its end
+    assert stale(0.3, shown=float(np.float32(0.3)), current=1.3)  # shown as float32, repeated as float64
+
+
+def test_a_slider_already_showing_z_is_not_written_again():
+    from explorer.ui.common import slider_shows
+
+    assert slider_shows(0.3, float(np.float32(0.3)))  # else Streamlit sends 0.30000001 and pulls the thumb back
+    assert not slider_shows(0.3, 0.35) and not slider_shows(None, 0.0) and not slider_shows("0.3", 0.3)
 
 
 def test_default_range_covers_the_codes():

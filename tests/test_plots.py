@@ -134,8 +134,26 @@ def test_manifold_html_marks_z_and_labels_axes_in_z():
     assert html.count("-3.0<") == 2 and html.count(">3.0<") == 2  # both axes, both ends
     left, top = map(float, re.search(r'manifold-current-z".*?left:([\d.]+)%; top:([\d.]+)%', html).groups())
     assert left == pytest.approx(50.0) and top == pytest.approx(100 / 30, abs=1e-2)  # centre column, top row
-    assert "manifold-current-z" not in plots.manifold_html("x", xs, xs, current=[9.0, 0.0])
-    assert "manifold-current-z" not in plots.manifold_html("x", xs, xs)
+    assert re.search(r'manifold-off-grid" style="display:none;', html)
+    off = plots.manifold_html("x", xs, xs, current=[9.0, 0.0])  # off the grid: the cross hidden, the note shown
+    assert re.search(r'manifold-current-z"[^>]*display:none;', off)
+    assert re.search(r'manifold-off-grid" style="display:block;', off)
+    assert re.search(r'manifold-current-z"[^>]*display:none;', plots.manifold_html("x", xs, xs))
+    assert re.search(r'manifold-off-grid" style="display:none;', plots.manifold_html("x", xs, xs))
+
+
+def test_manifold_mark_agrees_with_the_html_and_the_grid():
+    xs = np.array([-3.0, -1.0, 0.0, 0.5, 3.0])  # uneven, as Gaussian spacing is
+    mark = plots.manifold_mark([0.5, -1.0], xs, xs)
+    assert mark["left"] == pytest.approx((3 + 0.5) / 5 * 100) and mark["top"] == pytest.approx((1 - 1.5 / 5) * 100)
+    assert mark["title"] == "current z (0.50, -1.00)"
+    html = plots.manifold_html("x", xs, xs, current=[0.5, -1.0])
+    assert f"left:{mark['left']:.3f}%; top:{mark['top']:.3f}%" in html
+    edges = plots.cell_edges(xs)
+    corner = plots.manifold_mark([edges[-1], edges[0]], xs, xs)  # the outer edges: right, bottom
+    assert corner["left"] == pytest.approx(100.0) and corner["top"] == pytest.approx(100.0)
+    assert plots.manifold_mark([edges[-1] + 1e-6, 0.0], xs, xs) is None
+    assert plots.manifold_mark([0.0, edges[0] - 1e-6], xs, xs) is None
 
 
 def test_with_traces_rebuilds_without_touching_the_base():
@@ -148,3 +166,5 @@ def test_with_traces_rebuilds_without_touching_the_base():
     assert fig.data[-1].type == "scattergl" and list(fig.data[-1].x) == [1.0]
     assert fig.to_plotly_json()["data"][:n] == base["data"]  # the same arrays, not re-encoded
     assert fig.layout.dragmode == "select"
+    with_meta = plots.with_traces(base, meta={"plane": "p", "current": [1.0, 2.0]})
+    assert with_meta.layout.meta == {"plane": "p", "current": [1.0, 2.0]} and "meta" not in base["layout"]

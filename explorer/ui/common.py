@@ -99,11 +99,18 @@ def set_z(loaded: Loaded, z: np.ndarray, *, sliders: bool = True, link: bool = T
     for i, value in enumerate(z if sliders else ()):  # keep the sliders (A4) in step
         key = f"zslider::{loaded.key}::{i}"
         # Only changed values: a second set_z with the same z (say, a callback then the page)
-        # must not touch a slider this run has already drawn, which Streamlit refuses.
-        if st.session_state.get(key) != float(value):
+        # must not touch a slider this run has already drawn, which Streamlit refuses; and a
+        # slider's own value (0.3) must not be written back as z's float32 (0.30000001), which
+        # Streamlit would send as a new value and so pull the thumb back under quick key presses.
+        if not slider_shows(st.session_state.get(key), float(value)):
             st.session_state[key] = float(value)
     if link:
         _sync_query_params(loaded)
+
+
+def slider_shows(shown: object, value: float) -> bool:
+    """Whether a slider showing `shown` already shows z's coordinate `value` (z is float32)."""
+    return isinstance(shown, (int, float)) and abs(float(shown) - value) <= 1e-6
 
 
 def sync_link(loaded: Loaded) -> None:

@@ -2,11 +2,14 @@
 coordinate (A4), the live pad (A5, drawn by explorer.ui.pad), the current z with its nearest
 test images (A6), and the exports (A11).
 
-Speed: a slider move reruns one small fragment whose first message is the new decoded image;
-when that has reached the browser, the fragment with the pad, the manifold and the scatter
-follows (explorer.ui.widgets.follow), then the rest of the page stays as it is. A release on the
-pad works the other way round. Derived arrays and the figures' static parts are cached by model
-version, so a step costs a decode, a nearest-neighbour search and a few small messages.
+Speed: a slider step, a release on the pad or a button reruns one small fragment, the z panel:
+the new decoded image, its nearest test images, the sliders, and a small element whose script
+moves the crosses on the pad, the manifold and the scatter in the browser (explorer.ui.marks).
+The views themselves (a 10,000-point figure, the manifold's picture, the pad's scene) are sent
+again only when their pictures change: for a latent of more than two coordinates, when a
+coordinate off the plane moves (explorer.ui.widgets.follow starts them after the image). Derived
+arrays and the figures' static parts are cached by model version, so a step costs a decode, a
+nearest-neighbour search and a few small messages.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer import latent, plots
 from explorer.checkpoints import Checkpoint
-from explorer.ui.common import Loaded, get_z, set_z, sync_link
-from explorer.ui.pad import latent_pad
+from explorer.ui.common import Loaded, get_z, set_z, slider_shows, sync_link
+from explorer.ui.marks import z_marks
+from explorer.ui.pad import latent_pad, pad_sync
 from explorer.ui.widgets import (
     PLOT_CONFIG,
     Encoded,
@@ -58,8 +62,8 @@ IMAGE_PX = 150  # the server's decode of the current z, in CSS pixels
 MANIFOLD_PX = 400  # the manifold's largest width, in CSS pixels
 PAD_PX = 340  # the pad's plane; its own decoded image sits beside it
 
-FRAG_Z = "explore-z"  # the decoded image, its nearest test images, the sliders
-FRAG_VIEWS = "explore-views"  # the pad, the manifold and the scatter, each marking z
+FRAG_Z = "explore-z"  # the decoded image, its nearest test images, the sliders, the crosses' moves
+FRAG_VIEWS = "explore-views"  # the pad, the manifold and the scatter
 FRAG_SELECTION = "explore-selection"  # the selected test images
 
 
@@ -256,8 +260,7 @@ def _move_z(loaded: Loaded, z: np.ndarray) -> None:
 
 def _move_z_from_selection(loaded: Loaded, z: np.ndarray) -> None:
     set_z(loaded, z)
-    _drawn(loaded)["views"] = z_token(get_z(loaded))  # drawn in this same run: no need to follow
-    st.rerun([FRAG_Z, FRAG_VIEWS])  # the button sits in the selection fragment
+    st.rerun(FRAG_Z)  # the button sits in the selection fragment; the z panel moves the crosses
 
 
 def _on_slider(loaded: Loaded, i: int) -> None:
@@ -281,7 +284,7 @@ def is_stale_report(value: float, *, shown: float | None, current: float) -> boo
     if shown is None:
         return False
     clipped = float(np.clip(current, -SLIDER_LIMIT, SLIDER_LIMIT))
-    return abs(value - shown) < 1e-9 and abs(clipped - value) > 1e-6
+    return abs(value - shown) <= 1e-6 and abs(clipped - value) > 1e-6
 
 
 def _shown_key(key: str) -> str:
@@ -317,12 +320,23 @@ def _rerun_z() -> None:
     st.rerun([FRAG_Z])
 
 
-def z_token(z: np.ndarray) -> str:
-    return ",".join(f"{v:.5f}" for v in np.asarray(z, dtype=np.float64))
+def views_token(z: np.ndarray, dims: tuple[int, int]) -> str:
+    """What of z the views' pictures depend on: the coordinates off the plane (the manifold, and a
+    map behind the pad and the scatter, are drawn at those). Their crosses move in the browser."""
+    return ",".join(f"{v:.4f}" for v in _other_coordinates(z, dims))
+
+
+def plane_token(loaded: Loaded, plane: PlaneSettings) -> str:
+    """Names the scatter's plane in its layout.meta, so the crosses' script moves the right chart."""
+    return f"{loaded.key}|{plane.mode}|{plane.dims[0]},{plane.dims[1]}|{plane.tsne_points}"
+
+
+def _pad_key(loaded: Loaded) -> str:
+    return f"pad::{loaded.key}"
 
 
 def _drawn(loaded: Loaded) -> dict[str, str]:
-    """Which z each of the two fragments last drew, so each can tell whether the other must follow."""
+    """What the views fragment last drew (its views_token), so the z panel can tell whether it must follow."""
     return st.session_state.setdefault(f"_explore_drawn::{loaded.key}", {})
 
 
@@ -336,9 +350,19 @@ def _in_fragment_run() -> bool:
 # ---------------------------------------------------------------- the fragments
 
 
+@dataclass(frozen=True)
+class View:
+    """The plane and the manifold the page's views are drawn with."""
+
+    plane: PlaneSettings
+    manifold: ManifoldSettings
+
+
 @st.fragment(key=FRAG_Z)
-def _z_panel(loaded: Loaded, enc: Encoded, has_views: bool) -> None:
-    """The decoded image and its nearest test images (one message, sent first), then the sliders."""
+def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
+    """The decoded image and its nearest test images (one message, sent first), the sliders, then
+    the crosses on the views moved to z (and the views themselves redrawn, when their pictures
+    depend on a coordinate that moved)."""
     z = get_z(loaded)
     image = latent.decode(loaded.ckpt.model, z)[0]
     nearest = latent.nearest(enc.mu, z, k=NEAREST_K)
@@ -357,14 +381,27 @@ def _z_panel(loaded: Loaded, enc: Encoded, has_views: bool) -> None:
         unsafe_allow_html=True,
     )
     _sliders(loaded, z)
-    token = z_token(z)
-    drawn = _drawn(loaded)
-    drawn["z"] = token
-    if has_views:
-        active = _in_fragment_run() and drawn.get("views") != token
+    if view is not None:
+        _marks(loaded, view, z)
+    sync_link(loaded)
+    if view is not None:
+        token = views_token(z, view.plane.dims)
+        active = _in_fragment_run() and _drawn(loaded).get("views") != token
         follow(f"explore-follow-z::{loaded.key}", token, active=active, then=_rerun_views)
-    else:
-        sync_link(loaded)
+
+
+def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
+    """Move the crosses on the pad, the manifold and the scatter to z, in the browser."""
+    plane, ms = view.plane, view.manifold
+    grid = latent.grid_coordinates(ms.n, limit=round(ms.limit, 6), spacing=ms.spacing)  # the manifold's
+    proj = projection(loaded.ckpt, model_version(loaded), plane.mode, plane.dims, plane.tsne_points)
+    z_marks(
+        f"explore-marks::{loaded.key}",
+        z=z,
+        pad=pad_sync(_pad_key(loaded)),
+        manifold=plots.manifold_mark(z[list(plane.dims)], grid, grid),
+        scatter=(plane_token(loaded, plane), proj.place(z)),
+    )
 
 
 @st.fragment(key=FRAG_VIEWS)
@@ -377,14 +414,7 @@ def _views(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Enco
         _manifold(loaded, plane, ms, z)
     with slots.scatter:
         _scatter(loaded, plane, ms, z)
-    z = get_z(loaded)
-    sync_link(loaded)
-    token = z_token(z)
-    drawn = _drawn(loaded)
-    drawn["views"] = token
-    with slots.pad:
-        active = _in_fragment_run() and drawn.get("z") != token  # a release on the pad moved z
-        follow(f"explore-follow-views::{loaded.key}", token, active=active, then=_rerun_z)
+    _drawn(loaded)["views"] = views_token(z, plane.dims)
 
 
 @dataclass(frozen=True)
@@ -409,9 +439,10 @@ def _pad(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Encode
         labels=enc.labels,
         limit=ms.limit,
         background=background,
-        key=f"pad::{loaded.key}",
+        key=_pad_key(loaded),
         axis_labels=(z_label(plane.dims[0]), z_label(plane.dims[1])),
         size=PAD_PX,
+        on_release=_rerun_z,  # the z panel shows the released z and moves the other crosses
     )
     # The pad stores a released z itself before this run (its on-release callback); should it
     # not have, take it now and draw again.
@@ -431,12 +462,7 @@ def _manifold(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.
         unsafe_allow_html=True,
     )
     others_note = "" if loaded.latent_dim <= 2 else "; the other coordinates come from the sliders"
-    outside = (
-        ""
-        if plots.grid_position(current[0], xs) is not None and plots.grid_position(current[1], ys) is not None
-        else " The current z is off the grid."
-    )
-    st.caption(f"{ms.n}×{ms.n} decodes, {SPACINGS[ms.spacing]} spacing over ±{ms.limit:g}{others_note}.{outside}")
+    st.caption(f"{ms.n}×{ms.n} decodes, {SPACINGS[ms.spacing]} spacing over ±{ms.limit:g}{others_note}.")
 
 
 def _sliders(loaded: Loaded, z: np.ndarray) -> None:
@@ -450,7 +476,7 @@ def _sliders(loaded: Loaded, z: np.ndarray) -> None:
             for i in range(start, min(start + per_row, d)):
                 key = slider_key(loaded, i)
                 value = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))
-                if st.session_state.get(key) != value:
+                if not slider_shows(st.session_state.get(key), value):
                     st.session_state[key] = value
                 st.session_state[_shown_key(key)] = value  # what the browser will show
                 columns[i - start].slider(
@@ -493,7 +519,10 @@ def _scatter(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.n
     others = _other_coordinates(z, plane.dims) if ms.behind else ()  # only a map behind depends on z
     base = _scatter_base(loaded, version, plane, ms, others)
     proj = projection(loaded.ckpt, version, plane.mode, plane.dims, plane.tsne_points)
-    fig = plots.with_traces(base, [plots.current_marker(proj.place(z), gl=True)])
+    # The cross for z is drawn over the chart by explorer.ui.marks, which moves it on every step
+    # without the figure being sent or drawn again; meta tells it the plane and where z was.
+    current = [float(v) for v in proj.place(z)]
+    fig = plots.with_traces(base, meta={"plane": plane_token(loaded, plane), "current": current})
     chart_key = f"explore_scatter::{loaded.key}::{plane.mode}"
     st.plotly_chart(
         fig,
@@ -502,7 +531,9 @@ def _scatter(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.n
         selection_mode=("points", "box", "lasso"),
         config=PLOT_CONFIG,
     )
-    st.caption("Hover for class and index; click a point or drag a box / lasso to see those test images.")
+    st.caption(
+        "✕ marks the current z. Hover for class and index; click a point or drag a box / lasso to see those test images."
+    )
 
 
 @st.fragment(key=FRAG_SELECTION)
@@ -660,7 +691,7 @@ def render(loaded: Loaded) -> None:
     )
     if d < 2:
         st.warning("This model has a 1-D latent: there is no plane to draw. The slider below still decodes.")
-        _z_panel(loaded, enc, False)
+        _z_panel(loaded, enc, None)
         return
 
     plane = _plane_controls(loaded, enc)
@@ -685,4 +716,4 @@ def render(loaded: Loaded) -> None:
     _export(loaded, enc)
     _views(loaded, plane, ms, enc, Slots(pad_slot, manifold_slot, scatter_slot))
     with z_slot:  # last: the first time, its nearest images wait for the test set to load from disk
-        _z_panel(loaded, enc, True)
+        _z_panel(loaded, enc, View(plane, ms))

@@ -20,6 +20,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,14 @@ def _ack_key(widget_key: str) -> str:
     return f"_pad_ack::{widget_key}"
 
 
-def _on_release(loaded: Loaded, widget_key: str, apply: bool) -> None:
+def pad_sync(key: str) -> tuple[str, int]:
+    """(the pad's widget key, the last release Python has taken) for explorer.ui.marks.z_marks,
+    which hands the pad a z from elsewhere on the page."""
+    widget_key = _widget_key(key)
+    return widget_key, int(st.session_state.get(_ack_key(widget_key), 0))
+
+
+def _on_release(loaded: Loaded, widget_key: str, apply: bool, then: Callable[[], None] | None) -> None:
     """Runs before the page does, so the sliders and the page's z already show the released z.
 
     Also notes which release this run answers: the browser keeps its own z while a rerun for an
@@ -164,6 +172,8 @@ def _on_release(loaded: Loaded, widget_key: str, apply: bool) -> None:
     z = parse_release(value, loaded.latent_dim)
     if z is not None and apply:
         set_z(loaded, z, sliders=False)  # the page's sliders sync from get_z as they are drawn
+        if then is not None:
+            then()
 
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -188,6 +198,7 @@ def latent_pad(
     size: int = 520,
     max_points: int = MAX_POINTS,
     apply: bool = True,
+    on_release: Callable[[], None] | None = None,
 ) -> np.ndarray | None:
     """Draw the pad; return the new full z when the user releases the pointer, else None.
 
@@ -199,6 +210,8 @@ def latent_pad(
     apply: also store the released z with set_z before the page runs, so everything drawn
       above the pad already shows it (callers may still call set_z with the returned z). The
       slider keys are left to the page, which sets them from get_z as it draws the sliders.
+    on_release: called after a release is applied, before the page runs (e.g. a keyed st.rerun of
+      the fragment that shows z, when the pad itself need not be sent again).
     """
     d = loaded.latent_dim
     dims = (int(dims[0]), int(dims[1]))
@@ -249,6 +262,6 @@ def latent_pad(
             "ack": int(st.session_state.get(_ack_key(widget_key), 0)),  # the last release this run saw
             "size": int(size),
         },
-        on_release_change=functools.partial(_on_release, loaded, widget_key, apply),
+        on_release_change=functools.partial(_on_release, loaded, widget_key, apply, on_release),
     )
     return parse_release(result.get("release"), d)

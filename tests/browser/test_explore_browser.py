@@ -1,6 +1,7 @@
 """The Explore and Generate pages in the real server, in headless Chromium, on the tiny digits
-models: every view appears, a slider step redraws the decoded image and then the pad, the
-manifold and the scatter follow, a box selection shows originals next to reconstructions and
+models: every view appears, a slider step redraws the decoded image and moves the crosses on the
+pad, the manifold and the scatter in the browser without those views being sent again (on a 20-D
+model a step off the plane redraws the manifold), a box selection shows originals next to reconstructions and
 moves z there, the CSV export downloads, and a link straight to a page works on a fresh server.
 Screenshots go to $TMPDIR/explorer-screens/ (default /tmp)."""
 
@@ -46,15 +47,33 @@ def mark_left(page) -> float:
     return float(re.search(r"left:\s*([\d.]+)%", page.locator(MANIFOLD_MARK).get_attribute("style")).group(1))
 
 
+SCATTER = """[...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta)"""
+CROSS = '[data-testid="scatter-current-z"]'
+
+
 def scatter_cross(page) -> tuple[float, float]:
-    """The current-z cross as the scatter in the page holds it."""
+    """Where the cross laid over the scatter says z is."""
+    page.wait_for_selector(CROSS, state="attached", timeout=30_000)
+    x, y = page.locator(CROSS).get_attribute("data-z").split(",")
+    return float(x), float(y)
+
+
+def cross_on_screen(page) -> tuple[float, float]:
+    """Where the cross is drawn, read back through the chart's own axes (data coordinates)."""
     return tuple(
         page.evaluate(
-            """() => { const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data &&
-                        g.data.some(t => t.name === 'current z'));
-                       const t = gd.data.find(t => t.name === 'current z'); return [t.x[0], t.y[0]]; }"""
+            f"""() => {{ const gd = {SCATTER}; const fl = gd._fullLayout;
+                 const r = document.querySelector('{CROSS}').getBoundingClientRect();
+                 const g = gd.querySelector('.nsewdrag').getBoundingClientRect();
+                 return [fl.xaxis.p2l(r.left + r.width / 2 - g.left), fl.yaxis.p2l(r.top + r.height / 2 - g.top)]; }}"""
         )
     )
+
+
+MARK_VIEWS = f"""() => {{ const gd = {SCATTER}; window.__plots = 0;
+    if (!gd.__counted) {{ gd.__counted = true; gd.on('plotly_afterplot', () => window.__plots++); }}
+    document.querySelector('[data-testid="manifold"] img').__old = true;
+    return window.__latentPad.get().snapshot().updates; }}"""
 
 
 def test_every_view_is_on_the_page(page, server):
@@ -65,17 +84,19 @@ def test_every_view_is_on_the_page(page, server):
     assert page.locator(MANIFOLD_MARK).count() == 1
     assert page.locator('[data-testid="nearest-images"] img').count() == 8
     assert page.locator('[data-testid="stSlider"]').filter(has_text="z₁").count() == 1
-    assert page.locator(".js-plotly-plot .legendtext").filter(has_text="current z").count() == 1
+    assert scatter_cross(page) == (0.0, 0.0)
+    assert cross_on_screen(page) == pytest.approx((0.0, 0.0), abs=0.05)
     assert page.locator(".js-plotly-plot .modebar-btn[data-title*='png' i]").count() >= 1  # PNG export
     page.set_viewport_size({"width": 1400, "height": 1900})
     wait_idle(page)
     page.screenshot(path=str(SHOTS / "explore.png"))
 
 
-def test_a_slider_step_redraws_the_image_then_the_views_follow(page, server):
+def test_a_slider_step_redraws_the_image_and_moves_every_cross_in_place(page, server):
     open_explore(page, server)
     before_src, before_left = image_src(page), mark_left(page)
     assert scatter_cross(page) == pytest.approx((0.0, 0.0))
+    pad_updates = page.evaluate(MARK_VIEWS)
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
     thumb.focus()
     for _ in range(4):  # four steps of 0.05
@@ -85,7 +106,7 @@ def test_a_slider_step_redraws_the_image_then_the_views_follow(page, server):
     assert (
         "z = (+0.20, +0.00)" in page.locator('[data-testid="stMarkdown"]').filter(has=page.locator(IMAGE)).inner_text()
     )
-    # then the other fragment: the manifold's cross, the scatter's cross and the link
+    # the crosses on the manifold, the scatter and the pad, and the link, follow
     page.wait_for_function(
         f"""l => {{ const m = document.querySelector('{MANIFOLD_MARK}');
                    return m && parseFloat(m.style.left) > l; }}""",
@@ -94,6 +115,24 @@ def test_a_slider_step_redraws_the_image_then_the_views_follow(page, server):
     )
     page.wait_for_function("() => new URLSearchParams(location.search).get('z') === '0.200,0.000'", timeout=30_000)
     assert scatter_cross(page) == pytest.approx((0.2, 0.0), abs=1e-6)
+    assert cross_on_screen(page) == pytest.approx((0.2, 0.0), abs=0.02)  # drawn there, not only stored
+    pad = page.evaluate("() => window.__latentPad.get().snapshot()")
+    assert pad["lastZ"] == pytest.approx([0.2, 0.0], abs=1e-6)  # the pad decoded the new z
+    # ... in place: no view was sent again (same manifold <img>, no scatter re-plot, no pad update)
+    assert page.evaluate("""() => document.querySelector('[data-testid="manifold"] img').__old === true""")
+    assert page.evaluate("() => window.__plots") == 0
+    assert pad["updates"] == pad_updates and pad["follows"] >= 1
+    # a re-plot of the figure Streamlit holds (a resize), and a zoom, keep the cross on the new z
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.wait_for_function("() => window.__plots > 0", timeout=30_000)
+    wait_idle(page)
+    assert scatter_cross(page) == pytest.approx((0.2, 0.0), abs=1e-6)
+    assert cross_on_screen(page) == pytest.approx((0.2, 0.0), abs=0.02)
+    page.evaluate(f"() => Plotly.relayout({SCATTER}, {{'xaxis.range': [-0.3, 0.7], 'yaxis.range': [-0.5, 0.5]}})")
+    wait_idle(page)
+    assert cross_on_screen(page) == pytest.approx((0.2, 0.0), abs=0.005)  # ten times the scale
+    page.evaluate(f"() => Plotly.relayout({SCATTER}, {{'xaxis.range': [1, 2], 'yaxis.range': [1, 2]}})")
+    assert not page.locator(CROSS).is_visible()  # z is off this view: no cross on the chart's edge
 
 
 def test_a_box_selection_shows_originals_and_reconstructions_and_moves_z(page, server):
@@ -174,6 +213,21 @@ def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, serve
     assert after[0] == pytest.approx(shown[0] + STEP, abs=1e-3) and after[1] == pytest.approx(z[1], abs=1e-3)
 
 
+def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, server):
+    """Twelve presses without waiting: runs overlap, and none of their answers may pull the thumb
+    back (z is float32: 0.3 came back as 0.30000001, a 'new' value Streamlit sent to the thumb)."""
+    open_explore(page, server)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    for _ in range(12):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('z') === '0.600,0.000'", timeout=30_000)
+    assert settled_z(page) == [0.6, 0.0]
+    assert slider_values(page) == pytest.approx([0.6, 0.0], abs=1e-6)
+    assert page.evaluate("() => window.__latentPad.get().snapshot().lastZ") == pytest.approx([0.6, 0.0], abs=1e-6)
+    assert scatter_cross(page) == pytest.approx((0.6, 0.0), abs=1e-6)
+
+
 def test_the_latents_download_as_csv(page, server):
     open_explore(page, server)
     page.get_by_text("Export", exact=True).click()
@@ -187,6 +241,27 @@ def test_the_latents_download_as_csv(page, server):
 def test_twenty_dimensions_in_the_browser(page, server):
     open_explore(page, server, "shipped:digits-mlp-z20")
     assert page.locator('[data-testid="stSlider"]').filter(has_text=re.compile("^z")).count() >= 20
+    plane = page.evaluate("() => window.__latentPad.get().snapshot().dims")
+    off_plane = next(i for i in range(20) if i not in plane)
+    manifold = page.locator('[data-testid="manifold"] img').get_attribute("src")
+    before = image_src(page)
+    page.evaluate(MARK_VIEWS)
+    label = "z" + str(off_plane + 1).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=re.compile(f"^{label}")).first.locator("input")
+    thumb.focus()
+    for _ in range(10):  # half a unit along a coordinate off the plane: the manifold's picture changes
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"src => document.querySelector('{IMAGE}').getAttribute('src') !== src", arg=before)
+    page.wait_for_function(
+        "src => document.querySelector('[data-testid=\"manifold\"] img').getAttribute('src') !== src",
+        arg=manifold,
+        timeout=30_000,
+    )
+    wait_idle(page)
+    z = settled_z(page)  # every press counted, and the thumb, the pad and the link agree
+    assert z[off_plane] == pytest.approx(0.5, abs=1e-3)
+    assert slider_values(page)[off_plane] == pytest.approx(0.5, abs=1e-6)
+    assert page.evaluate("() => window.__latentPad.get().snapshot().z") == pytest.approx(z, abs=1e-3)
     page.screenshot(path=str(SHOTS / "explore-z20.png"), full_page=True)
 
 

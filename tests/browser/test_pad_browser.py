@@ -419,7 +419,7 @@ def test_real_app_explore_page_pad_follows_a_release(page, real_app, torch_model
     snap = snapshot(page)
     np.testing.assert_allclose(snap["z"], [0.25, 0.5], atol=1e-6)  # the link's z reached the pad
     assert snap["modelId"] == packed_decoder(torch_models("digits-conv-z2"))[0]
-    limit, updates = snap["limit"], snap["updates"]
+    limit, follows = snap["limit"], snap["follows"]
     page.mouse.move(*plane_point(page, 0.25, 0.5, limit))
     page.mouse.down()
     previous = canvas_pixels(page)
@@ -433,8 +433,9 @@ def test_real_app_explore_page_pad_follows_a_release(page, real_app, torch_model
     reference = torch_decode(torch_models("digits-conv-z2"), released)
     assert np.abs(np.array(snapshot(page)["lastPixels"]) - reference.ravel()).max() < TOLERANCE
     page.mouse.up()
-    # Python got it: the page reruns and hands the pad the released z back, and the link holds it
-    page.wait_for_function(f"() => window.__latentPad.get().snapshot().updates > {updates}", timeout=30_000)
+    # Python got it: the z panel reruns and hands the pad the released z back (with the release's
+    # number, so the pad takes it), and the link holds it
+    page.wait_for_function(f"() => window.__latentPad.get().snapshot().follows > {follows}", timeout=30_000)
     wait_idle(page)
     np.testing.assert_allclose(snapshot(page)["z"], released, atol=1e-5)
     deadline = time.monotonic() + 20

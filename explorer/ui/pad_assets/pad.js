@@ -11,6 +11,9 @@
 // image, so the redraw never lags more than a frame behind the pointer. On release the full z
 // goes back to Python as the trigger value "release".
 //
+// Between updates, the page's z panel hands the pad a new z through Pad.follow (a slider step;
+// explorer/ui/marks.py), so the pad need not be sent again for it.
+//
 // Test hook: window.__latentPad.get(key) -> the pad (.snapshot()); .decode(z, key) -> pixels.
 
 const NS = (window.__latentPad ??= { models: new Map(), scenes: new Map(), waiting: new Map(), pads: new Map() });
@@ -251,6 +254,7 @@ class Pad {
     this.releases = 0;
     this.releasedAt = -Infinity;
     this.updates = 0; // payloads received from Python
+    this.follows = 0; // z received from the page's z panel (follow)
     this.size = 0;
 
     this.root = el("div", "lp-root", parent);
@@ -330,6 +334,16 @@ class Pad {
       });
     }
     this.whenReady();
+  }
+
+  // z from elsewhere on the page between the pad's own updates: a slider step, a button
+  // (explorer/ui/marks.py). Kept out while dragging, and while a release of ours is unanswered.
+  follow(z, ack) {
+    if (this.dragging || this.z === null || this.z.length !== z.length) return;
+    if ((ack ?? 0) < this.releases && performance.now() - this.releasedAt < STALE_MS) return;
+    this.z = Float64Array.from(z);
+    this.follows += 1;
+    this.requestFrame(null);
   }
 
   whenReady() {
@@ -611,6 +625,7 @@ class Pad {
       frames: this.frames,
       releases: this.releases,
       updates: this.updates,
+      follows: this.follows,
       lastZ: this.lastZ ? Array.from(this.lastZ) : null,
       lastPixels: this.lastPixels ? Array.from(this.lastPixels) : null,
       imageShape: this.model ? [this.model.channels, this.model.height, this.model.width] : null,

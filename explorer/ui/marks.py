@@ -1,0 +1,49 @@
+"""The current z marked on the Explore page's views, moved in the browser on every step.
+
+A slider step changes z, and the pad, the manifold and the scatter each mark z with a cross.
+Sending those views again for every step (a 10,000-point figure, the manifold's picture, the
+pad's scene) cost the server, and far more every browser, which draws them again: with a class
+on one server that was most of the machine's work. Instead the z panel's run ends with this one
+small element (components v2, no output); its script, marks_assets/marks.js, moves the three
+crosses in place (the scatter's is laid over the Plotly chart, which need not be drawn again).
+The views are sent again only when their pictures change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+_component = st.components.v2.component(
+    "explorer_z_marks",
+    html='<span class="explorer-z-marks"></span>',
+    css='div[data-testid="stElementContainer"]:has(.explorer-z-marks) {\n  display: none;\n}\n',
+    js=(Path(__file__).with_name("marks_assets") / "marks.js").read_text(encoding="utf-8"),
+    isolate_styles=False,
+)
+
+
+def z_marks(
+    key: str,
+    *,
+    z: np.ndarray,
+    pad: tuple[str, int] | None = None,
+    manifold: dict | None | bool = False,
+    scatter: tuple[str, np.ndarray] | None = None,
+) -> None:
+    """Move the crosses of the views already on the page to z.
+
+    pad: (the pad's widget key, the last release this run has seen), see explorer.ui.pad.pad_sync.
+    manifold: explorer.plots.manifold_mark's result (None: z is off the grid); False: no manifold.
+    scatter: (the chart's layout.meta["plane"], z's position on that plane).
+    """
+    data: dict = {"z": [float(v) for v in np.asarray(z, dtype=np.float64)]}
+    if pad is not None:
+        data["pad"], data["ack"] = pad[0], int(pad[1])
+    if manifold is not False:
+        data["manifold"] = {"mark": manifold}
+    if scatter is not None:
+        data["scatter"] = {"plane": scatter[0], "xy": [float(v) for v in np.asarray(scatter[1], dtype=np.float64)]}
+    _component(key=key, data=data)

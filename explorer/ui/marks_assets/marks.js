@@ -1,0 +1,147 @@
+// The current z marked on the Explore page's views, moved in place (explorer/ui/marks.py).
+//
+// The z panel's run ends with this element, whose data is the new z and where each view draws
+// it. Three crosses move without their views being sent or drawn again:
+//   the live pad: through its own API (window.__latentPad, pad.js: Pad.follow);
+//   the manifold: its cross's left / top in percent (explorer.plots.manifold_mark);
+//   the scatter: a cross laid over the Plotly chart, placed with the chart's own axes. (Moving a
+//     Plotly shape or trace instead makes Plotly recompute and redraw all 10,000 WebGL points:
+//     40-120 ms a step on this machine's software WebGL, against well under 1 ms here.)
+// The scatter's figure carries its plane and where z was when it was drawn (layout.meta); the
+// cross follows the chart's re-plots, zooms and pans through Plotly's events.
+//
+// Test hook: window.__zMarks.last (the latest data), .applied (how many were applied).
+
+const NS = (window.__zMarks ??= { last: null, applied: 0, hooked: new WeakSet(), timer: null, waitingSince: null });
+const CROSS =
+  '<svg viewBox="0 0 22 22" width="22" height="22" aria-hidden="true">' +
+  '<path d="M4 4L18 18M18 4L4 18" stroke="white" stroke-width="6" stroke-linecap="round"/>' +
+  '<path d="M4 4L18 18M18 4L4 18" stroke="#111111" stroke-width="3" stroke-linecap="round"/></svg>';
+const RETRY_MS = 250; // while the scatter is not drawn yet (Plotly's script loads last)
+const RETRY_FOR_MS = 120000;
+
+function movePad(data) {
+  const pads = window.__latentPad;
+  const pad = pads && pads.pads ? pads.pads.get(data.pad) : null;
+  if (pad && typeof pad.follow === "function") pad.follow(data.z, data.ack);
+}
+
+function moveManifold(mark) {
+  const root = document.querySelector('[data-testid="manifold"]');
+  if (!root) return;
+  const cross = root.querySelector('[data-testid="manifold-current-z"]');
+  const note = root.querySelector('[data-testid="manifold-off-grid"]');
+  if (cross) {
+    if (mark) {
+      cross.style.left = `${mark.left}%`;
+      cross.style.top = `${mark.top}%`;
+      cross.style.display = "";
+      cross.title = mark.title;
+    } else {
+      cross.style.display = "none";
+    }
+  }
+  if (note) note.style.display = mark ? "none" : "block";
+}
+
+// ---------------------------------------------------------------- the scatter's cross
+
+function scatterCharts() {
+  return Array.from(document.querySelectorAll(".js-plotly-plot")).filter(
+    (gd) => gd.layout && gd.layout.meta && typeof gd.layout.meta.plane === "string",
+  );
+}
+
+// Where z is on this chart's plane: the latest data when it is for this plane, else where the
+// figure was drawn with.
+function currentOf(gd) {
+  const scatter = NS.last && NS.last.scatter;
+  if (scatter && scatter.plane === gd.layout.meta.plane) return scatter.xy;
+  return gd.layout.meta.current || null;
+}
+
+function crossOf(gd) {
+  const host = gd.querySelector(".svg-container");
+  if (!host) return null;
+  let cross = host.querySelector(":scope > .zm-cross");
+  if (!cross) {
+    cross = document.createElement("div");
+    cross.className = "zm-cross";
+    cross.dataset.testid = "scatter-current-z";
+    cross.innerHTML = CROSS;
+    Object.assign(cross.style, {
+      position: "absolute",
+      width: "22px",
+      height: "22px",
+      transform: "translate(-50%, -50%)",
+      pointerEvents: "none",
+      lineHeight: "0",
+    });
+    host.appendChild(cross);
+  }
+  return cross;
+}
+
+function placeCross(gd) {
+  const layout = gd._fullLayout;
+  const xy = gd.layout && gd.layout.meta ? currentOf(gd) : null;
+  if (!layout || !layout.xaxis || !layout.yaxis || !xy) return;
+  const cross = crossOf(gd);
+  if (!cross) return;
+  const xa = layout.xaxis;
+  const ya = layout.yaxis;
+  const px = xa._offset + xa.l2p(xy[0]);
+  const py = ya._offset + ya.l2p(xy[1]);
+  const inside =
+    Number.isFinite(px) && Number.isFinite(py) &&
+    px >= xa._offset && px <= xa._offset + xa._length && py >= ya._offset && py <= ya._offset + ya._length;
+  cross.style.left = `${px}px`;
+  cross.style.top = `${py}px`;
+  cross.style.display = inside ? "" : "none";
+  cross.dataset.z = `${xy[0]},${xy[1]}`;
+  cross.title = `current z (${xy[0].toFixed(2)}, ${xy[1].toFixed(2)})`;
+}
+
+function hook(gd) {
+  if (NS.hooked.has(gd) || typeof gd.on !== "function") return;
+  NS.hooked.add(gd);
+  const place = () => placeCross(gd);
+  gd.on("plotly_afterplot", place); // a new figure, a selection drawn, a resize
+  gd.on("plotly_relayout", place); // zoom, pan, autoscale
+  gd.on("plotly_relayouting", place); // while dragging a pan or zoom
+}
+
+function moveScatters() {
+  const charts = scatterCharts();
+  for (const gd of charts) {
+    hook(gd);
+    placeCross(gd);
+  }
+  const scatter = NS.last && NS.last.scatter;
+  const found = !scatter || charts.some((gd) => gd.layout.meta.plane === scatter.plane && gd._fullLayout);
+  if (found) {
+    NS.waitingSince = null;
+    return;
+  }
+  NS.waitingSince ??= performance.now();
+  if (NS.timer == null && performance.now() - NS.waitingSince < RETRY_FOR_MS) {
+    NS.timer = setTimeout(() => {
+      NS.timer = null;
+      moveScatters();
+    }, RETRY_MS);
+  }
+}
+
+function apply(data) {
+  if (data.pad) movePad(data);
+  if (data.manifold) moveManifold(data.manifold.mark);
+  if (data.scatter) moveScatters();
+  NS.applied += 1;
+}
+
+export default function (component) {
+  const { data } = component;
+  if (!data) return;
+  NS.last = data;
+  apply(data);
+}

@@ -16,6 +16,11 @@ so both see the same machine. In each round every session opens the page, then m
   (data-testid="current-z-image") and its caption change.
 - two-slider app: its two sliders; answered when its text changes.
 
+During the Explore rounds one more browser session works the two-slider app at the same pace
+(--probes, default 1): the floor again, but at the same moment and on the same loaded machine as
+the class, so the two ratios separate what the class's load costs every app from what Explore
+itself adds.
+
 A change not answered within --timeout seconds counts as unanswered. Errors: st.exception
 elements on the pages, uncaught page errors, and tracebacks in the server's log. The server's
 resident memory (VmRSS of the process and its children) is sampled every 0.25 s throughout;
@@ -432,7 +437,10 @@ async def run_round(
     timeout_s: float,
     ttl_s: float,
     seed: int,
+    probe: tuple[AppSpec, str, int] | None = None,
 ) -> dict:
+    """One class: `sessions` students open the page, work, and leave. probe: (app, url, n) for n
+    more sessions of another app working alongside, recorded apart."""
     tracebacks_before = _server_tracebacks(server)
     sampler.phase = f"round{round_no}:open"
     students = [Session(spec, server.url, i, random.Random(seed * 1000 + i), timeout_s) for i in range(sessions)]
@@ -447,12 +455,25 @@ async def run_round(
 
     open_errors = [e for e in await asyncio.gather(*(arrive(s, 0.25 * i) for i, s in enumerate(students))) if e]
     working = [s for s in students if s.ready_s is not None]
+    probes: list[Session] = []
+    if probe is not None:
+        probe_spec, probe_url, n_probes = probe
+        probes = [
+            Session(probe_spec, probe_url, 1000 + i, random.Random(seed * 1000 + 500 + i), timeout_s)
+            for i in range(n_probes)
+        ]
+        for session in probes:
+            await session.open(browser)
     sampler.phase = f"round{round_no}:work"
     records: list[dict] = []
+    probe_records: list[dict] = []
     server_pids, chrome_pids = _descendants(server.proc.pid), browser_pids()
     cpu_before = cpu_seconds(server_pids), cpu_seconds(chrome_pids)
     work_start = time.monotonic()
-    await asyncio.gather(*(s.work(changes, think, records, round_no) for s in working))
+    await asyncio.gather(
+        *(s.work(changes, think, records, round_no) for s in working),
+        *(s.work(changes, think, probe_records, round_no) for s in probes),
+    )
     work_s = time.monotonic() - work_start
     cpu_server = sum(_cpu_s(p) - t for p, t in cpu_before[0].items())
     cpu_browser = sum(_cpu_s(p) - t for p, t in cpu_before[1].items())
@@ -461,7 +482,7 @@ async def run_round(
     page_errors = [e for s in students for e in s.page_errors]
     rss_with_sessions = await asyncio.to_thread(sampler.now, 1.0)
     sampler.phase = f"round{round_no}:leave"
-    for s in students:
+    for s in students + probes:
         await s.close()
     await asyncio.sleep(ttl_s + 2.0)
     probe_s = await _probe(browser, spec, server.url, timeout_s)
@@ -471,6 +492,7 @@ async def run_round(
     return {
         "round": round_no,
         "records": records,
+        "probe_records": probe_records,
         "ready_s": [s.ready_s for s in working],
         "open_errors": open_errors,
         "exceptions": exceptions,
@@ -539,7 +561,10 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         "vm_hwm_mb": round(_status_kb(server_pid, "VmHWM") / 1024, 1),  # the server process's own peak
         "rss_with_sessions_mb": [rnd["rss_with_sessions_mb"] for rnd in rounds],
         "rss_after_leave_mb": [rnd["rss_after_leave_mb"] for rnd in rounds],
-        "rounds": [{k: v for k, v in rnd.items() if k != "records"} for rnd in rounds],
+        # the two-slider app, worked alongside this class on the same machine (run_round's probe)
+        "floor_alongside": _stats([r["ms"] for rnd in rounds for r in rnd["probe_records"] if r["ms"] is not None]),
+        "floor_alongside_unanswered": sum(r["ms"] is None for rnd in rounds for r in rnd["probe_records"]),
+        "rounds": [{k: v for k, v in rnd.items() if k not in ("records", "probe_records")} for rnd in rounds],
     }
 
 
@@ -554,6 +579,7 @@ async def run_load(
     ttl_s: float = 5.0,
     shipped_dir: str | None = None,
     seed: int = 0,
+    probes: int = 1,
     log=print,
 ) -> dict:
     """The whole load test; returns the results as a dict (see main for the table)."""
@@ -575,6 +601,7 @@ async def run_load(
             "disconnected_session_ttl_s": ttl_s,
             "shipped_dir": shipped_dir or "checkpoints/",
             "seed": seed,
+            "probes_alongside_explore": probes,
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -616,6 +643,11 @@ async def run_load(
                         timeout_s=timeout_s,
                         ttl_s=ttl_s,
                         seed=seed + round_no,
+                        probe=(
+                            (APPS["minimal"], servers["minimal"].url, probes)
+                            if spec.name == "explore" and "minimal" in servers and probes > 0
+                            else None
+                        ),
                     )
                     per_app[spec.name].append(outcome)
                     answered = [r["ms"] for r in outcome["records"] if r["ms"] is not None]
@@ -659,6 +691,14 @@ def verdict(results: dict) -> dict:
             out["ratio_median_socket"] = round(app["socket_all"]["median_ms"] / floor["socket_all"]["median_ms"], 2)
             out["ratio_p95_socket"] = round(app["socket_all"]["p95_ms"] / floor["socket_all"]["p95_ms"], 2)
         out["latency_within_target"] = out.get("ratio_median_all", 99) <= RATIO_TARGET
+    if "explore" in apps and apps["explore"]["floor_alongside"]["median_ms"]:
+        alongside = apps["explore"]["floor_alongside"]
+        out["ratio_median_slider_vs_floor_alongside"] = round(
+            apps["explore"]["slider"]["median_ms"] / alongside["median_ms"], 2
+        )
+        out["ratio_median_all_vs_floor_alongside"] = round(
+            apps["explore"]["all"]["median_ms"] / alongside["median_ms"], 2
+        )
     for name, a in apps.items():
         after = a["rss_after_leave_mb"]
         out[f"{name}_all_answered"] = a["unanswered"] == 0 and not a["sessions_not_opened"]
@@ -699,6 +739,15 @@ def table(results: dict) -> str:
             f"(target <= {RATIO_TARGET}x). Until the answer's message reaches the page (without drawing it): "
             f"median {v.get('ratio_median_socket')}x, p95 {v.get('ratio_p95_socket')}x."
         )
+    if "ratio_median_all_vs_floor_alongside" in v:
+        alongside = apps["explore"]["floor_alongside"]
+        rows.append(
+            f"The two-slider app worked alongside the Explore class (same machine, same moment): median "
+            f"{alongside['median_ms']} ms, p95 {alongside['p95_ms']} ms (n={alongside['n']}, "
+            f"{apps['explore']['floor_alongside_unanswered']} unanswered); Explore / that: median "
+            f"{v['ratio_median_all_vs_floor_alongside']}x over all changes, "
+            f"{v['ratio_median_slider_vs_floor_alongside']}x for sliders."
+        )
     return "\n".join(rows)
 
 
@@ -712,6 +761,9 @@ def main() -> None:
     parser.add_argument("--ttl", type=float, default=5.0, help="server.disconnectedSessionTTL for the servers (s)")
     parser.add_argument("--shipped-dir", help="folder of checkpoints to use instead of checkpoints/")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--probes", type=int, default=1, help="two-slider sessions working alongside the Explore class (default 1)"
+    )
     parser.add_argument("--json-out", default=str(RESULTS), help=f"where to write the JSON (default {RESULTS})")
     args = parser.parse_args()
     results = asyncio.run(
@@ -724,6 +776,7 @@ def main() -> None:
             ttl_s=args.ttl,
             shipped_dir=args.shipped_dir,
             seed=args.seed,
+            probes=args.probes,
         )
     )
     out = Path(args.json_out)

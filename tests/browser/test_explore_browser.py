@@ -132,7 +132,8 @@ def test_a_slider_step_redraws_the_image_and_moves_every_cross_in_place(page, se
     wait_idle(page)
     assert cross_on_screen(page) == pytest.approx((0.2, 0.0), abs=0.005)  # ten times the scale
     page.evaluate(f"() => Plotly.relayout({SCATTER}, {{'xaxis.range': [1, 2], 'yaxis.range': [1, 2]}})")
-    assert not page.locator(CROSS).is_visible()  # z is off this view: no cross on the chart's edge
+    assert page.locator(CROSS).get_attribute("data-outside") == "1"  # z is off this view:
+    assert cross_on_screen(page) == pytest.approx((1.0, 1.0), abs=0.01)  # pinned to the nearest corner, faded
 
 
 def test_a_box_selection_shows_originals_and_reconstructions_and_moves_z(page, server):
@@ -262,6 +263,23 @@ def test_twenty_dimensions_in_the_browser(page, server):
     assert z[off_plane] == pytest.approx(0.5, abs=1e-3)
     assert slider_values(page)[off_plane] == pytest.approx(0.5, abs=1e-6)
     assert page.evaluate("() => window.__latentPad.get().snapshot().z") == pytest.approx(z, abs=1e-3)
+    # the views were sent again (the manifold's picture changed): the scatter drawn anew has its cross
+    assert scatter_cross(page) == pytest.approx((z[plane[0]], z[plane[1]]), abs=1e-3)
+    assert cross_on_screen(page) == pytest.approx((z[plane[0]], z[plane[1]]), abs=0.03)
+    page.get_by_role("button", name="Prior sample").click()  # then a jump in every coordinate
+    page.wait_for_function(
+        f"z => document.querySelector('{CROSS}') && document.querySelector('{CROSS}').dataset.z !== z",
+        arg=f"{z[plane[0]]},{z[plane[1]]}",
+        timeout=30_000,
+    )
+    z = settled_z(page)
+    wait_idle(page)
+    assert scatter_cross(page) == pytest.approx((z[plane[0]], z[plane[1]]), abs=1e-3)
+    ranges = page.evaluate(f"() => {{ const f = {SCATTER}._fullLayout; return [f.xaxis.range, f.yaxis.range]; }}")
+    inside = all(min(r) <= z[d] <= max(r) for r, d in zip(ranges, plane))
+    assert page.locator(CROSS).get_attribute("data-outside") == ("0" if inside else "1")
+    pinned = [min(max(z[d], min(r)), max(r)) for r, d in zip(ranges, plane)]  # a draw off this chart: at its edge
+    assert cross_on_screen(page) == pytest.approx(pinned, abs=0.03)
     page.screenshot(path=str(SHOTS / "explore-z20.png"), full_page=True)
 
 

@@ -8,17 +8,16 @@
 //     Plotly shape or trace instead makes Plotly recompute and redraw all 10,000 WebGL points:
 //     40-120 ms a step on this machine's software WebGL, against well under 1 ms here.)
 // The scatter's figure carries its plane and where z was when it was drawn (layout.meta); the
-// cross follows the chart's re-plots, zooms and pans through Plotly's events.
+// cross follows the chart's re-plots, zooms and pans through Plotly's events, and a chart drawn
+// anew gets its cross from a watch on the page.
 //
 // Test hook: window.__zMarks.last (the latest data), .applied (how many were applied).
 
-const NS = (window.__zMarks ??= { last: null, applied: 0, hooked: new WeakSet(), timer: null, waitingSince: null });
+const NS = (window.__zMarks ??= { last: null, applied: 0, hooked: new WeakSet(), observer: null });
 const CROSS =
   '<svg viewBox="0 0 22 22" width="22" height="22" aria-hidden="true">' +
   '<path d="M4 4L18 18M18 4L4 18" stroke="white" stroke-width="6" stroke-linecap="round"/>' +
   '<path d="M4 4L18 18M18 4L4 18" stroke="#111111" stroke-width="3" stroke-linecap="round"/></svg>';
-const RETRY_MS = 250; // while the scatter is not drawn yet (Plotly's script loads last)
-const RETRY_FOR_MS = 120000;
 
 function movePad(data) {
   const pads = window.__latentPad;
@@ -92,14 +91,21 @@ function placeCross(gd) {
   const ya = layout.yaxis;
   const px = xa._offset + xa.l2p(xy[0]);
   const py = ya._offset + ya.l2p(xy[1]);
-  const inside =
-    Number.isFinite(px) && Number.isFinite(py) &&
-    px >= xa._offset && px <= xa._offset + xa._length && py >= ya._offset && py <= ya._offset + ya._length;
-  cross.style.left = `${px}px`;
-  cross.style.top = `${py}px`;
-  cross.style.display = inside ? "" : "none";
+  if (!Number.isFinite(px) || !Number.isFinite(py)) {
+    cross.style.display = "none";
+    return;
+  }
+  // Off this view (a zoom, or a draw far out in the prior's tails): pinned to the edge, faded.
+  const cx = Math.min(xa._offset + xa._length, Math.max(xa._offset, px));
+  const cy = Math.min(ya._offset + ya._length, Math.max(ya._offset, py));
+  const outside = cx !== px || cy !== py;
+  cross.style.left = `${cx}px`;
+  cross.style.top = `${cy}px`;
+  cross.style.display = "";
+  cross.style.opacity = outside ? "0.45" : "1";
   cross.dataset.z = `${xy[0]},${xy[1]}`;
-  cross.title = `current z (${xy[0].toFixed(2)}, ${xy[1].toFixed(2)})`;
+  cross.dataset.outside = outside ? "1" : "0";
+  cross.title = `current z (${xy[0].toFixed(2)}, ${xy[1].toFixed(2)})${outside ? ", outside this view" : ""}`;
 }
 
 function hook(gd) {
@@ -112,30 +118,43 @@ function hook(gd) {
 }
 
 function moveScatters() {
-  const charts = scatterCharts();
-  for (const gd of charts) {
+  for (const gd of scatterCharts()) {
     hook(gd);
     placeCross(gd);
   }
-  const scatter = NS.last && NS.last.scatter;
-  const found = !scatter || charts.some((gd) => gd.layout.meta.plane === scatter.plane && gd._fullLayout);
-  if (found) {
-    NS.waitingSince = null;
-    return;
-  }
-  NS.waitingSince ??= performance.now();
-  if (NS.timer == null && performance.now() - NS.waitingSince < RETRY_FOR_MS) {
-    NS.timer = setTimeout(() => {
-      NS.timer = null;
-      moveScatters();
-    }, RETRY_MS);
-  }
+}
+
+// Streamlit draws a chart anew (a new plane, the views' rerun, Plotly's script arriving late)
+// without this element's data changing: watch the page, and at most once a frame give any
+// scatter without its cross one.
+function watch() {
+  if (NS.observer) return;
+  let queued = false;
+  const check = () => {
+    queued = false;
+    for (const gd of scatterCharts()) {
+      const host = gd.querySelector(".svg-container");
+      if (!NS.hooked.has(gd) || (host && !host.querySelector(":scope > .zm-cross"))) {
+        hook(gd);
+        placeCross(gd);
+      }
+    }
+  };
+  NS.observer = new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(check);
+  });
+  NS.observer.observe(document.body, { childList: true, subtree: true });
 }
 
 function apply(data) {
   if (data.pad) movePad(data);
   if (data.manifold) moveManifold(data.manifold.mark);
-  if (data.scatter) moveScatters();
+  if (data.scatter) {
+    moveScatters();
+    watch();
+  }
   NS.applied += 1;
 }
 

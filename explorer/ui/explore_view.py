@@ -260,7 +260,7 @@ def _move_z(loaded: Loaded, z: np.ndarray) -> None:
 
 def _move_z_from_selection(loaded: Loaded, z: np.ndarray) -> None:
     set_z(loaded, z)
-    st.rerun(FRAG_Z)  # the button sits in the selection fragment; the z panel moves the crosses
+    _rerun_z()  # the button sits in the selection fragment; the z panel moves the crosses
 
 
 def _on_slider(loaded: Loaded, i: int) -> None:

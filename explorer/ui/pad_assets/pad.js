@@ -304,14 +304,8 @@ class Pad {
     NS.pads.set(data.key, this);
     this.data = data;
     this.updates += 1;
-    // A run that has not seen our latest release carries an older z: keep ours until the
-    // run that answers it arrives (data.ack counts the releases Python has processed), or a
-    // few seconds have passed (should a release ever go unanswered, Python's z wins).
-    const stale =
-      this.z !== null &&
-      (data.ack ?? 0) < this.releases &&
-      this.z.length === data.z.length &&
-      performance.now() - this.releasedAt < STALE_MS;
+    // A run that has not seen our latest release carries an older z: keep ours.
+    const stale = this.z !== null && this.z.length === data.z.length && this.awaitsAnswer(data.ack);
     if (!stale) this.z = Float64Array.from(data.z);
     if (this.model?.id !== data.model_id || this.scene?.id !== data.scene_id) {
       if (this.model?.id !== data.model_id) this.model = null;
@@ -339,11 +333,17 @@ class Pad {
   // z from elsewhere on the page between the pad's own updates: a slider step, a button
   // (explorer/ui/marks.py). Kept out while dragging, and while a release of ours is unanswered.
   follow(z, ack) {
-    if (this.dragging || this.z === null || this.z.length !== z.length) return;
-    if ((ack ?? 0) < this.releases && performance.now() - this.releasedAt < STALE_MS) return;
+    if (this.dragging || this.z === null || this.z.length !== z.length || this.awaitsAnswer(ack)) return;
     this.z = Float64Array.from(z);
     this.follows += 1;
     this.requestFrame(null);
+  }
+
+  // Whether a release of ours is still unanswered by a run that saw `ack` releases (Python counts
+  // the ones it has taken): until the run that answers it arrives, or a few seconds have passed
+  // (should a release ever go unanswered, Python's z wins).
+  awaitsAnswer(ack) {
+    return (ack ?? 0) < this.releases && performance.now() - this.releasedAt < STALE_MS;
   }
 
   whenReady() {

@@ -230,12 +230,20 @@ def grid_position(value: float, centres: np.ndarray) -> float | None:
 
     Piecewise linear between centres, linear beyond the ends to the cell edges; None outside.
     """
-    edges = cell_edges(centres)
-    if not edges[0] <= value <= edges[-1]:
+    anchors, steps = grid_anchors(centres)
+    if not anchors[0] <= value <= anchors[-1]:
         return None
+    return float(np.interp(value, anchors, steps))
+
+
+def grid_anchors(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """grid_position's piecewise-linear map as (z values, cell positions): the outer edges and the
+    centres. The page's script (explorer/ui/marks_assets/marks.js) interpolates the same points."""
+    centres = np.asarray(centres, dtype=np.float64)
+    edges = cell_edges(centres)
     anchors = np.concatenate([[edges[0]], centres, [edges[-1]]])
     steps = np.concatenate([[-0.5], np.arange(len(centres), dtype=np.float64), [len(centres) - 0.5]])
-    return float(np.interp(value, anchors, steps))
+    return anchors, steps
 
 
 def manifold_mark(current: Sequence[float], xs: np.ndarray, ys: np.ndarray) -> dict | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import checkpoints
+from explorer import checkpoints, latent, plots
 from explorer.ui import explore_view
 from explorer.ui.widgets import Encoded
 
@@ -118,6 +118,34 @@ def test_a_slider_moves_z_and_every_view_follows(shipped):
     assert marks(at)["manifold"]["mark"] is None
     assert 'manifold-off-grid" style="display:block;' in html_with(at, "manifold")
     assert at.query_params["z"] in ("5.000,0.000", ["5.000,0.000"])  # the share link follows
+
+
+def test_the_browser_gets_what_it_needs_to_answer_a_step_itself(shipped):
+    """marks.js answers a slider step before the server: it finds the sliders by the class
+    Streamlit gives their containers, and maps z onto the manifold's grid and the scatter's plane
+    as the server does (checked here in Python; the browser test checks the pixels and crosses)."""
+    at = open_explore()
+    local = marks(at)["local"]
+    assert local["sliders"] == [f"st-key-zslider--{Z2.replace(':', '-')}--{i}" for i in range(2)]
+    assert local["dims"] == [0, 1] and local["limit"] == explore_view.SLIDER_LIMIT
+    assert local["projection"] == {"mode": "axes"}
+    limit = local["grid"]["anchors"][-2]  # the last centre
+    grid = latent.grid_coordinates(explore_view.GRID_DEFAULT, limit=limit, spacing="linear")
+    for value in np.array([-1.03, -0.97, -0.1, 0.0, 0.57, 1.03]) * limit:  # the script's interpolation
+        interpolated = np.interp(value, local["grid"]["anchors"], local["grid"]["steps"])
+        assert interpolated == pytest.approx(plots.grid_position(value, grid))
+
+    at = open_explore(Z20)
+    at.button_group(key=f"explore_plane::{Z20}").set_value("pca").run()
+    local = marks(at)["local"]
+    assert len(local["sliders"]) == 20 and local["projection"]["mode"] == "pca"
+    mean, axes = np.array(local["projection"]["mean"]), np.array(local["projection"]["axes"])
+    z = np.random.default_rng(3).standard_normal(20)
+    mu = checkpoints.load(shipped / "digits-mlp-z20.pt").encoded.mu.numpy()
+    pca = explore_view.make_projection(mu, "pca", (0, 1), 0)
+    np.testing.assert_allclose((z - mean) @ axes.T, pca.place(z), atol=1e-5)  # as the script computes it
+    at.button_group(key=f"explore_plane::{Z20}").set_value("tsne").run()
+    assert marks(at)["local"]["projection"] == {"mode": "tsne"}  # no map for a new z: the server places it
 
 
 def test_reset_and_prior_buttons(shipped):

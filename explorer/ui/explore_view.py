@@ -2,9 +2,11 @@
 coordinate (A4), the live pad (A5, drawn by explorer.ui.pad), the current z with its nearest
 test images (A6), and the exports (A11).
 
-Speed: a slider step, a release on the pad or a button reruns one small fragment, the z panel:
-the new decoded image, its nearest test images, the sliders, and a small element whose script
-moves the crosses on the pad, the manifold and the scatter in the browser (explorer.ui.marks).
+Speed: the page answers a slider step (and a release on the pad) itself first: its script decodes
+the new z with the pad's decoder, already in the browser, and moves the crosses (explorer.ui.marks,
+local_answer). On the server, a slider step, a release on the pad or a button reruns one small
+fragment, the z panel: the server's decoded image, its nearest test images, the sliders, and that
+small element, which moves the crosses to the server's z.
 The views themselves (a 10,000-point figure, the manifold's picture, the pad's scene) are sent
 again only when their pictures change: for a latent of more than two coordinates, when a
 coordinate off the plane moves (explorer.ui.widgets.follow starts them after the image). Derived
@@ -19,6 +21,7 @@ import csv
 import functools
 import io
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,6 +302,11 @@ def slider_key(loaded: Loaded, i: int) -> str:
     return f"zslider::{loaded.key}::{i}"  # the key set_z keeps in step
 
 
+def slider_class(loaded: Loaded, i: int) -> str:
+    """The CSS class Streamlit gives the slider's element container (its key, other characters as '-')."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", slider_key(loaded, i).strip())
+
+
 def selection_key(loaded: Loaded) -> str:
     return f"explore_selection::{loaded.key}"
 
@@ -373,9 +381,10 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
     if near_images is None:
         near_images = reconstructions(loaded, enc, nearest)
     captions = [f"{n} · #{i}" for n, i in zip(enc.names(nearest), nearest)]
+    z_attr = ",".join(f"{v:.4f}" for v in z)  # which z the server drew (the browser may draw a newer one first)
     st.markdown(
         '<div style="display: flex; gap: 1.5rem; align-items: flex-start; flex-wrap: wrap;">'
-        f"<div>{image_html(image, width=IMAGE_PX, caption=describe_z(z), testid='current-z-image')}</div>"
+        f"<div>{image_html(image, width=IMAGE_PX, caption=describe_z(z), testid='current-z-image', data_z=z_attr)}</div>"
         f'<div style="flex: 1; min-width: 14rem;"><div style="font-size: 0.875rem; color: #555; margin-bottom: 4px;">'
         f"{what}</div>{images_html(near_images, captions, width=52, testid='nearest-images')}</div></div>",
         unsafe_allow_html=True,
@@ -401,7 +410,26 @@ def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
         pad=pad_sync(_pad_key(loaded)),
         manifold=plots.manifold_mark(z[list(plane.dims)], grid, grid),
         scatter=(plane_token(loaded, plane), proj.place(z)),
+        local=local_answer(loaded, plane, grid, proj),
     )
+
+
+def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: Projection) -> dict:
+    """What the crosses' script needs to answer a slider step in the browser, before the server:
+    where the sliders are, and how z maps onto the manifold and the scatter (t-SNE has no map:
+    its cross waits for the server)."""
+    anchors, steps = plots.grid_anchors(grid)
+    if proj.mode == "pca":
+        projection = {"mode": "pca", "mean": proj.mean.tolist(), "axes": proj.axes.tolist()}
+    else:
+        projection = {"mode": proj.mode}
+    return {
+        "sliders": [slider_class(loaded, i) for i in range(loaded.latent_dim)],
+        "limit": SLIDER_LIMIT,
+        "dims": list(plane.dims),
+        "grid": {"anchors": anchors.tolist(), "steps": steps.tolist()},
+        "projection": projection,
+    }
 
 
 @st.fragment(key=FRAG_VIEWS)
@@ -704,7 +732,7 @@ def render(loaded: Loaded) -> None:
     with manifold_col:
         st.markdown("**Manifold** · decodes on a grid over the plane")
         manifold_slot = st.container()
-    st.markdown("**Current z** · decoded on the server, one slider per coordinate")
+    st.markdown("**Current z** · one slider per coordinate; decoded in your browser at once, then on the server")
     z_slot = st.container()
     scatter_col, side_col = st.columns([7, 5], gap="medium")
     with scatter_col:

@@ -7,6 +7,12 @@ on one server that was most of the machine's work. Instead the z panel's run end
 small element (components v2, no output); its script, marks_assets/marks.js, moves the three
 crosses in place (the scatter's is laid over the Plotly chart, which need not be drawn again).
 The views are sent again only when their pictures change.
+
+The script also answers a slider step before the server does: it watches the z panel's sliders,
+and when the user moves one it decodes the new z with the live pad's decoder (already in the
+browser), shows it as the current image and moves the crosses. The server's answer (its own
+decode, the nearest test images) follows and replaces it; an answer older than what the sliders
+show is kept out until the newest arrives.
 """
 
 from __future__ import annotations
@@ -32,12 +38,16 @@ def z_marks(
     pad: tuple[str, int] | None = None,
     manifold: dict | None | bool = False,
     scatter: tuple[str, np.ndarray] | None = None,
+    local: dict | None = None,
 ) -> None:
     """Move the crosses of the views already on the page to z.
 
     pad: (the pad's widget key, the last release this run has seen), see explorer.ui.pad.pad_sync.
     manifold: explorer.plots.manifold_mark's result (None: z is off the grid); False: no manifold.
     scatter: (the chart's layout.meta["plane"], z's position on that plane).
+    local: what the script needs to answer a slider step itself (explore_view.local_answer):
+      the sliders' container classes, the plane, the manifold's grid, the scatter's projection.
+      It needs the pad's decoder too, so it takes effect only with `pad`.
     """
     data: dict = {"z": [float(v) for v in np.asarray(z, dtype=np.float64)]}
     if pad is not None:
@@ -46,4 +56,6 @@ def z_marks(
         data["manifold"] = {"mark": manifold}
     if scatter is not None:
         data["scatter"] = {"plane": scatter[0], "xy": [float(v) for v in np.asarray(scatter[1], dtype=np.float64)]}
+    if local is not None:
+        data["local"] = local
     _component(key=key, data=data)

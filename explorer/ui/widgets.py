@@ -57,9 +57,14 @@ def grey(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def image_html(image: np.ndarray, *, width: int, caption: str | None = None, testid: str | None = None) -> str:
-    """One image as an inline PNG scaled up with crisp pixels (no second request, no blur)."""
+def image_html(
+    image: np.ndarray, *, width: int, caption: str | None = None, testid: str | None = None, data_z: str | None = None
+) -> str:
+    """One image as an inline PNG scaled up with crisp pixels (no second request, no blur).
+    data_z: the code it decodes, as a data-z attribute."""
     attrs = f' data-testid="{html.escape(testid)}"' if testid else ""
+    if data_z is not None:
+        attrs += f' data-z="{html.escape(data_z)}"'
     img = (
         f'<img src="{png_data_uri(grey(image))}"{attrs} alt="decoded image" style="width: {width}px; '
         f"height: {width}px; max-width: none; object-fit: fill; image-rendering: pixelated; "

@@ -214,10 +214,103 @@ def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, serve
     assert after[0] == pytest.approx(shown[0] + STEP, abs=1e-3) and after[1] == pytest.approx(z[1], abs=1e-3)
 
 
+# Notes the first change of the current image's picture, and what the page showed at that moment.
+WATCH_IMAGE = """() => {
+  const image = () => document.querySelector('img[data-testid="current-z-image"]');
+  const seen = (window.__firstChange = { src: image().getAttribute('src'), first: null });
+  const observer = new MutationObserver(() => {
+    const img = image();
+    if (!img || img.getAttribute('src') === seen.src) return;
+    seen.first = {
+      src: img.getAttribute('src'),
+      dataZ: img.getAttribute('data-z'),
+      caption: img.nextElementSibling.textContent,
+      faded: document.querySelector('[data-testid="nearest-images"]').style.opacity,
+    };
+    observer.disconnect();
+  });
+  observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+}"""
+
+# The largest difference between two images' pixels, 0..255 (999: not the same size).
+PIXEL_GAP = """async ([a, b]) => {
+  const load = (src) => new Promise((done) => { const i = new Image(); i.onload = () => done(i); i.src = src; });
+  const pixels = (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    return g.getImageData(0, 0, c.width, c.height).data;
+  };
+  const [p, q] = (await Promise.all([load(a), load(b)])).map(pixels);
+  if (p.length !== q.length) return 999;
+  let gap = 0;
+  for (let i = 0; i < p.length; i++) gap = Math.max(gap, Math.abs(p[i] - q[i]));
+  return gap;
+}"""
+
+
+def first_change(page) -> dict:
+    page.wait_for_function("() => window.__firstChange.first !== null", timeout=30_000)
+    return page.evaluate("() => window.__firstChange.first")
+
+
+def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server):
+    """The slider's and the pad's new z is decoded in the page at once (the pad's decoder), while
+    the server's answer is still on its way; the server's picture, when it comes, is the same."""
+    open_explore(page, server)
+    page.evaluate(WATCH_IMAGE)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    first = first_change(page)
+    assert first["dataZ"] == "0.0000,0.0000"  # the server had not answered yet ...
+    assert first["caption"] == "z = (+0.05, +0.00)"  # ... and the page showed the new z
+    assert first["faded"] == "0.45"  # the nearest images marked as not yet updated
+    page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.0500,0.0000'")
+    wait_idle(page)
+    assert page.evaluate("() => window.__zMarks.local") is None
+    assert page.locator('[data-testid="nearest-images"]').evaluate("e => e.style.opacity") == ""
+    assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1  # the same picture, to rounding
+    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.05, +0.00)"
+
+    # a release on the pad: the same, with the z the pad was released at
+    pad = page.locator('[data-testid="latent-pad"]')
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.35 * box["height"], steps=4)
+    page.evaluate(WATCH_IMAGE)
+    page.mouse.up()
+    first = first_change(page)
+    released = page.evaluate("() => window.__latentPad.get().snapshot().z")
+    assert first["dataZ"] == "0.0500,0.0000"
+    assert first["caption"] == "z = ({:+.2f}, {:+.2f})".format(*released)
+    page.wait_for_function(
+        f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
+        arg=",".join(f"{v:.4f}" for v in released),
+        timeout=30_000,
+    )
+    wait_idle(page)
+    assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1
+    assert scatter_cross(page) == pytest.approx(released, abs=1e-4)
+
+
 def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, server):
     """Twelve presses without waiting: runs overlap, and none of their answers may pull the thumb
     back (z is float32: 0.3 came back as 0.30000001, a 'new' value Streamlit sent to the thumb)."""
     open_explore(page, server)
+    # every caption the image shows on the way, as it would be painted (after the page's own fixes)
+    page.evaluate(
+        """() => {
+          window.__captions = [];
+          new MutationObserver(() => {
+            const img = document.querySelector('img[data-testid="current-z-image"]');
+            const text = img && img.nextElementSibling.textContent;
+            if (text && text !== window.__captions.at(-1)) window.__captions.push(text);
+          }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+        }"""
+    )
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
     thumb.focus()
     for _ in range(12):
@@ -227,6 +320,13 @@ def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, ser
     assert slider_values(page) == pytest.approx([0.6, 0.0], abs=1e-6)
     assert page.evaluate("() => window.__latentPad.get().snapshot().lastZ") == pytest.approx([0.6, 0.0], abs=1e-6)
     assert scatter_cross(page) == pytest.approx((0.6, 0.0), abs=1e-6)
+    # the image answered in the browser on the way gave way to the server's, of the same z
+    assert page.locator(IMAGE).get_attribute("data-z") == "0.6000,0.0000"
+    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.60, +0.00)"
+    assert page.evaluate("() => window.__zMarks.local") is None
+    # and never went back to an older step on the way, though the server answered each in turn
+    shown = [float(re.match(r"z = \(([+-][\d.]+),", c).group(1)) for c in page.evaluate("() => window.__captions")]
+    assert shown == sorted(shown) and shown[-1] == 0.6, shown
 
 
 def test_the_latents_download_as_csv(page, server):

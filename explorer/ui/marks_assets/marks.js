@@ -11,9 +11,28 @@
 // cross follows the chart's re-plots, zooms and pans through Plotly's events, and a chart drawn
 // anew gets its cross from a watch on the page.
 //
-// Test hook: window.__zMarks.last (the latest data), .applied (how many were applied).
+// A slider step is answered here first (data.local): when the user moves one of the z panel's
+// sliders, the new z is decoded with the live pad's decoder (pad.js, already in the browser),
+// shown as the current image, and the crosses move; a release on the pad does the same. The
+// server's answer (its own decode, the nearest test images) follows. Until it has caught up with
+// what the sliders show, an older answer does not pull the image and the crosses back, and the
+// nearest images are faded as out of date.
+//
+// Test hook: window.__zMarks.last (the latest data), .applied (how many were applied),
+// .local (the z answered here and not yet by the server, or null), .localApplied (how many).
 
-const NS = (window.__zMarks ??= { last: null, applied: 0, hooked: new WeakSet(), observer: null });
+const NS = (window.__zMarks ??= {
+  last: null,
+  applied: 0,
+  hooked: new WeakSet(),
+  observer: null,
+  local: null,
+  localApplied: 0,
+  userAt: -Infinity,
+  listening: false,
+});
+const USER_MS = 1000; // a slider's value that changes this soon after the user touched it is the user's
+const LOCAL_MS = 8000; // a z answered here waits this long at most for the server to catch up
 const CROSS =
   '<svg viewBox="0 0 22 22" width="22" height="22" aria-hidden="true">' +
   '<path d="M4 4L18 18M18 4L4 18" stroke="white" stroke-width="6" stroke-linecap="round"/>' +
@@ -55,7 +74,7 @@ function scatterCharts() {
 // figure was drawn with.
 function currentOf(gd) {
   const scatter = NS.last && NS.last.scatter;
-  if (scatter && scatter.plane === gd.layout.meta.plane) return scatter.xy;
+  if (scatter && scatter.plane === gd.layout.meta.plane) return (NS.local && NS.local.xy) || scatter.xy;
   return gd.layout.meta.current || null;
 }
 
@@ -148,6 +167,200 @@ function watch() {
   NS.observer.observe(document.body, { childList: true, subtree: true });
 }
 
+// ---------------------------------------------------------------- answering a step here
+
+function sliderOf(element, local) {
+  const container = element.closest ? element.closest('[data-testid="stElementContainer"]') : null;
+  if (!container) return -1;
+  return local.sliders.findIndex((cls) => container.classList.contains(cls));
+}
+
+function sliderValue(local, i) {
+  const container = document.getElementsByClassName(local.sliders[i])[0];
+  const input = container ? container.querySelector('input[type="range"]') : null;
+  const value = input ? parseFloat(input.value) : NaN;
+  return Number.isFinite(value) ? value : null;
+}
+
+// Where `value` falls on the manifold's grid (explorer.plots.grid_position): piecewise linear
+// through the anchors; null off the grid.
+function gridPosition(value, grid) {
+  const { anchors, steps } = grid;
+  if (!(value >= anchors[0] && value <= anchors[anchors.length - 1])) return null;
+  let k = 1;
+  while (k < anchors.length - 1 && anchors[k] < value) k++;
+  const span = anchors[k] - anchors[k - 1];
+  const t = span > 0 ? (value - anchors[k - 1]) / span : 0;
+  return steps[k - 1] + t * (steps[k] - steps[k - 1]);
+}
+
+function manifoldMark(z, local) {
+  const [x, y] = [z[local.dims[0]], z[local.dims[1]]];
+  const px = gridPosition(x, local.grid);
+  const py = gridPosition(y, local.grid);
+  if (px === null || py === null) return null;
+  const n = local.grid.anchors.length - 2;
+  return { left: ((px + 0.5) / n) * 100, top: (1 - (py + 0.5) / n) * 100, title: `current z (${x.toFixed(2)}, ${y.toFixed(2)})` };
+}
+
+function scatterXY(z, local) {
+  const p = local.projection;
+  if (p.mode === "axes") return [z[local.dims[0]], z[local.dims[1]]];
+  if (p.mode === "pca") return p.axes.map((axis) => axis.reduce((s, a, i) => s + a * (z[i] - p.mean[i]), 0));
+  return null; // t-SNE: the nearest embedded code, which only the server knows
+}
+
+const sign = (v) => (v < 0 || Object.is(v, -0) ? "-" : "+") + Math.abs(v).toFixed(2);
+
+function describe(z) {
+  if (z.length <= 4) return `z = (${z.map(sign).join(", ")})`;
+  return `‖z‖ = ${Math.hypot(...z).toFixed(2)} over ${z.length} coordinates`;
+}
+
+function showImage(src, z) {
+  const img = document.querySelector('img[data-testid="current-z-image"]');
+  if (!img) return;
+  if (img.getAttribute("src") !== src) img.src = src;
+  const caption = img.nextElementSibling;
+  const text = describe(z);
+  if (caption && caption.textContent !== text) caption.textContent = text;
+}
+
+// The pad's decoder draws z as a PNG data URL; null when no decoder is loaded yet.
+function decodeImage(z, padKey) {
+  const pads = window.__latentPad;
+  const pad = pads && pads.get ? pads.get(padKey) : null;
+  if (!pad || !pad.model || pad.model.latentDim !== z.length) return null;
+  const { channels, height, width } = pad.model;
+  const pixels = pads.decode(z, padKey);
+  const canvas = (NS.canvas ??= document.createElement("canvas"));
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const plane = width * height;
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) {
+      const v = pixels[(channels === 3 ? c : 0) * plane + p];
+      image.data[4 * p + c] = Math.round(255 * Math.min(1, Math.max(0, v)));
+    }
+    image.data[4 * p + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+  return canvas.toDataURL();
+}
+
+function fadeNearest(faded) {
+  const near = document.querySelector('[data-testid="nearest-images"]');
+  if (!near) return;
+  near.style.opacity = faded ? "0.45" : "";
+  near.title = faded ? "Updating…" : "";
+}
+
+function answerHere(z) {
+  const data = NS.last;
+  const local = data && data.local;
+  if (!local || !data.pad || !document.querySelector('img[data-testid="current-z-image"]')) return;
+  const src = decodeImage(z, data.pad);
+  if (!src) return;
+  showImage(src, z);
+  NS.local = { z, src, xy: scatterXY(z, local), at: performance.now() };
+  NS.localApplied += 1;
+  movePad({ pad: data.pad, z, ack: data.ack });
+  if (data.manifold) moveManifold(manifoldMark(z, local));
+  if (data.scatter) moveScatters();
+  fadeNearest(true);
+}
+
+const near = (a, b, tol) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= tol);
+
+// Whether the server's z is what the page shows now: the z answered here, or, for a z set
+// elsewhere (a button, a shared link), what the sliders show.
+function caughtUp(data) {
+  const local = data.local;
+  if (!NS.local || !local || performance.now() - NS.local.at > LOCAL_MS) return true;
+  if (near(NS.local.z, data.z, 1e-4)) return true;
+  return data.z.every((v, i) => {
+    const shown = sliderValue(local, i);
+    return shown === null || Math.abs(shown - Math.max(-local.limit, Math.min(local.limit, v))) <= 1e-4;
+  });
+}
+
+// Slider i now shows `values[i]`: answer the z the sliders show, unless that is what the page shows.
+function answerSliders(values) {
+  const data = NS.last;
+  const local = data.local;
+  const z = (NS.local ? NS.local.z : data.z).slice();
+  let changed = false;
+  for (const [i, value] of values) {
+    if (Math.abs(value - Math.max(-local.limit, Math.min(local.limit, z[i]))) <= 1e-6) continue;
+    z[i] = value;
+    changed = true;
+  }
+  if (changed) answerHere(z);
+}
+
+function onSliderChange(records) {
+  const data = NS.last;
+  const local = data && data.local;
+  if (!local || performance.now() - NS.userAt > USER_MS) return; // the server moved it, not the user
+  const values = new Map();
+  for (const record of records) {
+    const i = sliderOf(record.target, local);
+    const value = i < 0 ? null : sliderValue(local, i);
+    if (value !== null) values.set(i, value);
+  }
+  answerSliders(values);
+}
+
+// An arrow key on a slider: answer at once with the value the key will give (one step; the
+// slider's own change, a moment later, then matches, or corrects it).
+const ARROWS = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
+
+function onSliderKey(event, i) {
+  const input = event.target;
+  if (!(event.key in ARROWS) || !input || input.type !== "range") return;
+  const step = parseFloat(input.step) || 0;
+  const value = parseFloat(input.value);
+  const [low, high] = [parseFloat(input.min), parseFloat(input.max)];
+  if (!(step > 0) || ![value, low, high].every(Number.isFinite)) return;
+  const next = Math.round((value + ARROWS[event.key] * step - low) / step) * step + low;
+  answerSliders(new Map([[i, Math.min(high, Math.max(low, Number(next.toFixed(10))))]]));
+}
+
+function listen() {
+  if (NS.listening) return;
+  NS.listening = true;
+  const touched = (event) => {
+    const local = NS.last && NS.last.local;
+    if (!local) return;
+    const i = sliderOf(event.target, local);
+    if (i >= 0) {
+      NS.userAt = performance.now();
+      if (event.type === "keydown") onSliderKey(event, i);
+    } else if (event.type === "pointerdown" && !event.target.closest?.('[data-testid="latent-pad"]')) NS.local = null;
+  };
+  for (const type of ["keydown", "pointerdown", "pointermove"]) document.addEventListener(type, touched, true);
+  // The server's picture of an older z (React draws it before this element's data arrives):
+  // back to the newer one before it is painted.
+  new MutationObserver(() => {
+    const img = NS.local && document.querySelector('img[data-testid="current-z-image"]');
+    const drawn = img ? (img.getAttribute("data-z") || "").split(",").map(Number) : null;
+    if (drawn && !near(drawn, NS.local.z, 2e-4) && img.getAttribute("src") !== NS.local.src) {
+      showImage(NS.local.src, NS.local.z);
+    }
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-z"] });
+  new MutationObserver(onSliderChange).observe(document.body, {
+    attributes: true,
+    attributeFilter: ["aria-valuetext"],
+    subtree: true,
+  });
+  window.addEventListener("latent-pad-release", (event) => {
+    const data = NS.last;
+    if (data && event.detail && event.detail.key === data.pad) answerHere(event.detail.z);
+  });
+}
+
 function apply(data) {
   if (data.pad) movePad(data);
   if (data.manifold) moveManifold(data.manifold.mark);
@@ -162,5 +375,12 @@ export default function (component) {
   const { data } = component;
   if (!data) return;
   NS.last = data;
-  apply(data);
+  if (data.local) listen();
+  if (caughtUp(data)) {
+    NS.local = null;
+    fadeNearest(false);
+    apply(data);
+  } else {
+    showImage(NS.local.src, NS.local.z); // an older step's answer: keep showing the newer z
+  }
 }

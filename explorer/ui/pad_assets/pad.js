@@ -334,8 +334,9 @@ class Pad {
   // (explorer/ui/marks.py). Kept out while dragging, and while a release of ours is unanswered.
   follow(z, ack) {
     if (this.dragging || this.z === null || this.z.length !== z.length || this.awaitsAnswer(ack)) return;
-    this.z = Float64Array.from(z);
     this.follows += 1;
+    if (this.z.every((v, i) => Math.abs(v - z[i]) <= 1e-6)) return; // drawn already (the page answered the step)
+    this.z = Float64Array.from(z);
     this.requestFrame(null);
   }
 
@@ -581,6 +582,8 @@ class Pad {
     this.releases += 1;
     this.releasedAt = performance.now();
     this.setTriggerValue("release", { z: Array.from(this.z), seq: this.releases });
+    // The page's z panel shows the released z at once (explorer/ui/marks_assets/marks.js).
+    window.dispatchEvent(new CustomEvent("latent-pad-release", { detail: { key: this.key, z: Array.from(this.z) } }));
     if (this.deferred) {
       // A rerun arrived mid-drag: apply it now; its z is older than this release, so update()
       // keeps ours until the rerun that answers the release arrives.

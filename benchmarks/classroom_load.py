@@ -67,11 +67,19 @@ class AppSpec:
     marker: str  # text in the websocket message that carries the answer (the element's data-testid)
     sliders: tuple[str, ...]  # slider labels (has_text), or "#0", "#1" for the n-th slider
     pad: bool  # also drag the live pad
+    served: str | None = None  # the watched element's attribute naming what the server drew, when the
+    # page answers first itself; None: the first change of the element is the server's answer
 
 
 APPS = {
     "explore": AppSpec(
-        "explore", "streamlit_app.py", '[data-testid="current-z-image"]', "current-z-image", ("z₁", "z₂"), True
+        "explore",
+        "streamlit_app.py",
+        '[data-testid="current-z-image"]',
+        "current-z-image",
+        ("z₁", "z₂"),
+        True,
+        served="data-z",
     ),
     "minimal": AppSpec(
         "minimal",
@@ -108,18 +116,25 @@ SOCKET_JS = """
 })();
 """
 
-# Arms a timer: the next `eventType` event (capture phase, on window) starts it; the first DOM
-# mutation after which `selector`'s src + its container's text differ from now stops it (after
-# an <img> has decoded). Resolves window.__change with {ms, socket_ms} ({ms: null} after
-# timeoutMs); socket_ms: when the message with the answer reached the page.
+# Arms a timer: the next `eventType` event (capture phase, on window) starts it. ms: the first DOM
+# mutation after which `selector`'s src + its container's text differ from now (after an <img>
+# has decoded): the answer is shown. server_ms: the same for the `served` attribute, which only
+# the server's answer changes (without one, server_ms = ms). Resolves window.__change with
+# {ms, server_ms, socket_ms} (null for what was not seen within timeoutMs); socket_ms: when the
+# message with the server's answer reached the page.
 ARM_JS = """
-([selector, marker, eventType, timeoutMs]) => {
+([selector, marker, eventType, timeoutMs, served]) => {
   const read = () => {
     const el = document.querySelector(selector);
     if (!el) return null;
     return (el.getAttribute('src') || '') + '|' + (el.parentElement || el).textContent;
   };
+  const readServed = () => {
+    const el = document.querySelector(selector);
+    return el ? el.getAttribute(served) : null;
+  };
   const before = read();
+  const servedBefore = served ? readServed() : null;
   const answer = window.__answer;
   answer.marker = new TextEncoder().encode(marker);
   answer.t0 = null;
@@ -127,20 +142,36 @@ ARM_JS = """
   window.__change = new Promise((resolve) => {
     let t0 = null;
     let done = false;
+    let shown = null;
+    let server = null;
+    let first = null; // 'page' when the page showed the answer before the server's came
     const observer = new MutationObserver(() => check());
-    const finish = (ms) => {
+    const finish = () => {
       if (done) return;
       done = true;
       observer.disconnect();
-      resolve({ ms, socket_ms: answer.ms });
+      resolve({ ms: shown, server_ms: server, socket_ms: answer.ms, first });
+    };
+    const decoded = async () => {
+      const el = document.querySelector(selector);
+      if (el && el.tagName === 'IMG' && el.decode) { try { await el.decode(); } catch (e) {} }
+      return performance.now() - t0;
     };
     const check = async () => {
       if (done || t0 === null) return;
       const now = read();
-      if (now === null || now === before) return;
-      const el = document.querySelector(selector);
-      if (el && el.tagName === 'IMG' && el.decode) { try { await el.decode(); } catch (e) {} }
-      finish(performance.now() - t0);
+      const nowServed = served ? readServed() : null;
+      const seenServer = served ? nowServed !== null && nowServed !== servedBefore : now !== null && now !== before;
+      if (shown === null && now !== null && now !== before) {
+        first = seenServer ? 'server' : 'page';
+        shown = -1; // being decoded
+        shown = await decoded();
+      }
+      if (server === null && seenServer) {
+        server = -1;
+        server = await decoded();
+      }
+      if (shown !== null && shown >= 0 && server !== null && server >= 0) finish();
     };
     const onEvent = () => {
       window.removeEventListener(eventType, onEvent, true);
@@ -150,7 +181,11 @@ ARM_JS = """
     };
     window.addEventListener(eventType, onEvent, true);
     observer.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-    setTimeout(() => finish(null), timeoutMs);
+    setTimeout(() => {
+      if (shown !== null && shown < 0) shown = null;
+      if (server !== null && server < 0) server = null;
+      finish();
+    }, timeoutMs);
   });
 }
 """
@@ -319,19 +354,23 @@ class Session:
         return chosen.locator("input")
 
     async def _arm(self, event: str) -> None:
-        await self.page.evaluate(ARM_JS, [self.spec.watch, self.spec.marker, event, int(self.timeout_s * 1000)])
+        await self.page.evaluate(
+            ARM_JS, [self.spec.watch, self.spec.marker, event, int(self.timeout_s * 1000), self.spec.served]
+        )
 
-    async def _result(self) -> tuple[float | None, float | None]:
-        """(ms until the page shows the answer, ms until its message arrived); None: not seen."""
+    async def _result(self) -> dict:
+        """ms: until the page shows the answer; server_ms: until it shows the server's; socket_ms:
+        until the server's message arrived (None: not seen); first: 'page' when the page showed
+        an answer of its own before the server's."""
         try:
             result = await asyncio.wait_for(self.page.evaluate("window.__change"), self.timeout_s + 10)
         except TimeoutError:
-            return None, None
+            result = None
         if not isinstance(result, dict):
-            return None, None
-        return result.get("ms"), result.get("socket_ms")
+            result = {}
+        return {k: result.get(k) for k in ("ms", "server_ms", "socket_ms", "first")}
 
-    async def move_slider(self) -> tuple[float | None, float | None]:
+    async def move_slider(self) -> dict:
         i = self.rng.randrange(len(self.spec.sliders))
         pos = self.positions.get(i, 0)
         step = self.rng.choice((-1, 1)) if abs(pos) < 20 else (-1 if pos > 0 else 1)  # a walk within ±1.0
@@ -342,7 +381,7 @@ class Session:
         await thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
         return await self._result()
 
-    async def drag_pad(self) -> tuple[float | None, float | None]:
+    async def drag_pad(self) -> dict:
         pad = self.page.locator(PAD)
         await pad.scroll_into_view_if_needed()  # a slider's focus may have scrolled it away
         snap = await self.page.evaluate("() => window.__latentPad.get().snapshot()")
@@ -378,18 +417,18 @@ class Session:
         for n in range(changes):
             kind = "pad" if self.spec.pad and n % 3 == 2 else "slider"
             try:
-                ms, socket_ms = await (self.drag_pad() if kind == "pad" else self.move_slider())
+                result = await (self.drag_pad() if kind == "pad" else self.move_slider())
                 error = None
             except Exception as exc:  # a broken page: count it, keep the others going
-                ms, socket_ms, error = None, None, f"{type(exc).__name__}: {str(exc)[:200]}"
+                result = {"ms": None, "server_ms": None, "socket_ms": None, "first": None}
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
             records.append(
                 {
                     "app": self.spec.name,
                     "round": round_no,
                     "session": self.index,
                     "kind": kind,
-                    "ms": ms,
-                    "socket_ms": socket_ms,
+                    **result,
                     "error": error,
                 }
             )
@@ -522,25 +561,30 @@ def _stats(values: list[float]) -> dict:
 
 def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float, server_pid: int) -> dict:
     records = [r for rnd in rounds for r in rnd["records"]]
-    answered = [r for r in records if r["ms"] is not None]
-    by_kind = {
-        kind: _stats([r["ms"] for r in answered if r["kind"] == kind]) for kind in sorted({r["kind"] for r in records})
-    }
+    answered = [r for r in records if r["server_ms"] is not None]  # the server's answer is on the page
+    shown = [r for r in records if r["ms"] is not None]
+    kinds = sorted({r["kind"] for r in records})
+    by_kind = {kind: _stats([r["ms"] for r in shown if r["kind"] == kind]) for kind in kinds}
     ready = [s for rnd in rounds for s in rnd["ready_s"]]
     return {
         "changes": len(records),
         "answered": len(answered),
         "unanswered": len(records) - len(answered),
         "errors_in_driver": [r["error"] for r in records if r["error"]][:10],
-        "all": _stats([r["ms"] for r in answered]),
+        # until the page shows the answer (for Explore, its own decode of the new z, first)
+        "all": _stats([r["ms"] for r in shown]),
         **by_kind,
+        "shown_first_by_page": {kind: sum(r["first"] == "page" for r in shown if r["kind"] == kind) for kind in kinds},
+        # until the page shows the server's answer (the server's decode and the nearest test images)
+        "server_all": _stats([r["server_ms"] for r in answered]),
+        **{f"server_{kind}": _stats([r["server_ms"] for r in answered if r["kind"] == kind]) for kind in kinds},
         # when the websocket message with the answer reached the page (the server's share, without drawing)
         "socket_all": _stats([r["socket_ms"] for r in answered if r["socket_ms"] is not None]),
         **{
             f"socket_{kind}": _stats(
                 [r["socket_ms"] for r in answered if r["kind"] == kind and r["socket_ms"] is not None]
             )
-            for kind in sorted({r["kind"] for r in records})
+            for kind in kinds
         },
         "page_ready_s": {
             "median": round(statistics.median(ready), 2) if ready else None,
@@ -562,8 +606,10 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         "rss_with_sessions_mb": [rnd["rss_with_sessions_mb"] for rnd in rounds],
         "rss_after_leave_mb": [rnd["rss_after_leave_mb"] for rnd in rounds],
         # the two-slider app, worked alongside this class on the same machine (run_round's probe)
-        "floor_alongside": _stats([r["ms"] for rnd in rounds for r in rnd["probe_records"] if r["ms"] is not None]),
-        "floor_alongside_unanswered": sum(r["ms"] is None for rnd in rounds for r in rnd["probe_records"]),
+        "floor_alongside": _stats(
+            [r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None]
+        ),
+        "floor_alongside_unanswered": sum(r["server_ms"] is None for rnd in rounds for r in rnd["probe_records"]),
         "rounds": [{k: v for k, v in rnd.items() if k not in ("records", "probe_records")} for rnd in rounds],
     }
 
@@ -650,10 +696,12 @@ async def run_load(
                         ),
                     )
                     per_app[spec.name].append(outcome)
-                    answered = [r["ms"] for r in outcome["records"] if r["ms"] is not None]
+                    answered = [r["server_ms"] for r in outcome["records"] if r["server_ms"] is not None]
+                    shown = [r["ms"] for r in outcome["records"] if r["ms"] is not None]
                     log(
                         f"{spec.name} round {round_no}: {len(answered)}/{len(outcome['records'])} answered, "
-                        f"median {statistics.median(answered) if answered else float('nan'):.0f} ms, "
+                        f"median {statistics.median(shown) if shown else float('nan'):.0f} ms shown, "
+                        f"{statistics.median(answered) if answered else float('nan'):.0f} ms the server's answer, "
                         f"RSS {outcome['rss_with_sessions_mb']:.0f} MB with sessions, "
                         f"{outcome['rss_after_leave_mb']:.0f} MB after they left ({time.perf_counter() - t:.0f} s)"
                     )
@@ -687,10 +735,16 @@ def verdict(results: dict) -> dict:
         if app["all"]["median_ms"] and floor["all"]["median_ms"]:
             out["ratio_median_all"] = round(app["all"]["median_ms"] / floor["all"]["median_ms"], 2)
             out["ratio_p95_all"] = round(app["all"]["p95_ms"] / floor["all"]["p95_ms"], 2)
+        if app["server_all"]["median_ms"] and floor["server_all"]["median_ms"]:
+            out["ratio_median_server"] = round(app["server_all"]["median_ms"] / floor["server_all"]["median_ms"], 2)
+            out["ratio_p95_server"] = round(app["server_all"]["p95_ms"] / floor["server_all"]["p95_ms"], 2)
         if app["socket_all"]["median_ms"] and floor["socket_all"]["median_ms"]:
             out["ratio_median_socket"] = round(app["socket_all"]["median_ms"] / floor["socket_all"]["median_ms"], 2)
             out["ratio_p95_socket"] = round(app["socket_all"]["p95_ms"] / floor["socket_all"]["p95_ms"], 2)
+        # what a student waits for after a step: the new image
         out["latency_within_target"] = out.get("ratio_median_all", 99) <= RATIO_TARGET
+        # the server's full answer (its decode, the nearest test images)
+        out["server_answer_within_target"] = out.get("ratio_median_server", 99) <= RATIO_TARGET
     if "explore" in apps and apps["explore"]["floor_alongside"]["median_ms"]:
         alongside = apps["explore"]["floor_alongside"]
         out["ratio_median_slider_vs_floor_alongside"] = round(
@@ -698,6 +752,9 @@ def verdict(results: dict) -> dict:
         )
         out["ratio_median_all_vs_floor_alongside"] = round(
             apps["explore"]["all"]["median_ms"] / alongside["median_ms"], 2
+        )
+        out["ratio_median_server_vs_floor_alongside"] = round(
+            apps["explore"]["server_all"]["median_ms"] / alongside["median_ms"], 2
         )
     for name, a in apps.items():
         after = a["rss_after_leave_mb"]
@@ -715,9 +772,9 @@ def table(results: dict) -> str:
     apps = results["apps"]
     rows = [
         "| app | changes | unanswered | median ms | p95 ms | slider median / p95 ms | pad release median / p95 ms "
-        "| answer message median / p95 ms | server / browser CPU ms per change | errors | RSS idle MB | RSS peak MB "
+        "| server's answer shown median / p95 ms | its message median / p95 ms | server / browser CPU ms per change | errors | RSS idle MB | RSS peak MB "
         "| RSS after leaving, per round MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, a in apps.items():
         pad = a.get("pad", {})
@@ -726,6 +783,7 @@ def table(results: dict) -> str:
         rows.append(
             f"| {name} | {a['changes']} | {a['unanswered']} | {a['all']['median_ms']} | {a['all']['p95_ms']} "
             f"| {a['slider']['median_ms']} / {a['slider']['p95_ms']} | {pad_text} "
+            f"| {a['server_all']['median_ms']} / {a['server_all']['p95_ms']} "
             f"| {a['socket_all']['median_ms']} / {a['socket_all']['p95_ms']} "
             f"| {a['server_cpu_ms_per_change']:.0f} / {a['browser_cpu_ms_per_change']:.0f} | {errors} | {a['rss_idle_mb']:.0f} "
             f"| {a['rss_peak_mb']:.0f} | {', '.join(f'{v:.0f}' for v in a['rss_after_leave_mb'])} |"
@@ -734,10 +792,11 @@ def table(results: dict) -> str:
     if "ratio_median_all" in v:
         rows.append("")
         rows.append(
-            f"Explore / two-slider app: median {v['ratio_median_all']}x, p95 {v['ratio_p95_all']}x over all changes; "
-            f"sliders alone: median {v.get('ratio_median_slider')}x, p95 {v.get('ratio_p95_slider')}x "
-            f"(target <= {RATIO_TARGET}x). Until the answer's message reaches the page (without drawing it): "
-            f"median {v.get('ratio_median_socket')}x, p95 {v.get('ratio_p95_socket')}x."
+            f"Explore / two-slider app, until the new image is shown: median {v['ratio_median_all']}x, "
+            f"p95 {v['ratio_p95_all']}x over all changes; sliders alone: median {v.get('ratio_median_slider')}x, "
+            f"p95 {v.get('ratio_p95_slider')}x (target <= {RATIO_TARGET}x). Until the server's answer is shown: "
+            f"median {v.get('ratio_median_server')}x, p95 {v.get('ratio_p95_server')}x; until its message reaches "
+            f"the page (without drawing it): median {v.get('ratio_median_socket')}x, p95 {v.get('ratio_p95_socket')}x."
         )
     if "ratio_median_all_vs_floor_alongside" in v:
         alongside = apps["explore"]["floor_alongside"]
@@ -746,7 +805,8 @@ def table(results: dict) -> str:
             f"{alongside['median_ms']} ms, p95 {alongside['p95_ms']} ms (n={alongside['n']}, "
             f"{apps['explore']['floor_alongside_unanswered']} unanswered); Explore / that: median "
             f"{v['ratio_median_all_vs_floor_alongside']}x over all changes, "
-            f"{v['ratio_median_slider_vs_floor_alongside']}x for sliders."
+            f"{v['ratio_median_slider_vs_floor_alongside']}x for sliders, "
+            f"{v['ratio_median_server_vs_floor_alongside']}x for the server's answer."
         )
     return "\n".join(rows)
 

@@ -1,11 +1,12 @@
 """Slider change to new decoded image, in a real browser against the real server.
 
 Drives the Explore page's z₁ slider with the keyboard (one step per press, alternating right and
-left) in headless Chromium, and times each press from the key event to the moment the server's
-decoded image (data-testid="current-z-image") shows a new picture. The reference, measured the
-same way in the same run, press for press alternating with the app (so both see the same load on
-a busy machine): a bare one-slider Streamlit app whose text shows the slider's value.
-Both include a server round trip. Also reports how long the Explore page takes from navigation to
+left) in headless Chromium, and times each press from the key event to the moment the current
+image (data-testid="current-z-image") shows a new picture, which the page decodes itself first,
+and to the moment it shows the server's answer (its data-z attribute changes). The reference,
+measured the same way in the same run, press for press alternating with the app (so both see the
+same load on a busy machine): a bare one-slider Streamlit app whose text shows the slider's value,
+a server round trip. Also reports how long the Explore page takes from navigation to
 the pad (the encoded test set) and the manifold on screen, and to the Plotly scatter drawn (a
 fresh browser context each time: no cached scripts).
 
@@ -36,29 +37,32 @@ value = st.slider("x", min_value=-5.0, max_value=5.0, value=0.0, step=0.05)
 st.markdown(f"value **{value:.2f}**")
 """
 
-# Records the time of the next real keydown (capture phase), then waits for `selector`'s
-# `attribute` (or its text) to change and for an <img> to finish decoding; resolves with ms.
+# Records the time of the next real keydown (capture phase), then waits for each of `selector`'s
+# `attributes` (null: its text) to change and for an <img> to finish decoding; resolves with the
+# ms for each.
 ARM_JS = """
-([selector, attribute]) => {
-  const read = () => {
+([selector, attributes]) => {
+  const read = (attribute) => {
     const el = document.querySelector(selector);
     if (!el) return null;
     return attribute ? el.getAttribute(attribute) : el.textContent;
   };
-  const before = read();
+  const before = attributes.map(read);
   window.__latency = new Promise((resolve) => {
     const onKey = () => {
       window.removeEventListener("keydown", onKey, true);
       const t0 = performance.now();
+      const times = attributes.map(() => null);
       const poll = async () => {
-        const now = read();
-        if (now !== null && now !== before) {
+        for (let k = 0; k < attributes.length; k++) {
+          const now = read(attributes[k]);
+          if (times[k] !== null || now === null || now === before[k]) continue;
           const el = document.querySelector(selector);
           if (el && el.tagName === "IMG" && el.decode) { try { await el.decode(); } catch (e) {} }
-          resolve(performance.now() - t0);
-        } else {
-          requestAnimationFrame(poll);
+          times[k] = performance.now() - t0;
         }
+        if (times.every((t) => t !== null)) resolve(times);
+        else requestAnimationFrame(poll);
       };
       requestAnimationFrame(poll);
     };
@@ -68,9 +72,9 @@ ARM_JS = """
 """
 
 
-def _press(page, thumb, selector: str, attribute: str | None, key: str) -> float:
+def _press(page, thumb, selector: str, attributes: list[str | None], key: str) -> list[float]:
     thumb.focus()
-    page.evaluate(ARM_JS, [selector, attribute])
+    page.evaluate(ARM_JS, [selector, attributes])
     page.keyboard.press(key)
     elapsed = page.evaluate("window.__latency")
     wait_idle(page, timeout=30)  # let every fragment finish before the next press
@@ -140,21 +144,24 @@ def run(presses: int, shipped_dir: str | None) -> dict:
             # Alternate the two apps press by press, so both see the same machine load.
             app_thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
             bare_thumb = bare_page.locator('[data-testid="stSlider"]').first.locator("input")
-            app_times, bare_times = [], []
+            app_times, server_times, bare_times = [], [], []
             for i in range(presses):
                 key = "ArrowRight" if i % 2 == 0 else "ArrowLeft"
-                app_times.append(_press(page, app_thumb, '[data-testid="current-z-image"]', "src", key))
-                bare_times.append(_press(bare_page, bare_thumb, '[data-testid="stMarkdown"]', None, key))
+                shown, served = _press(page, app_thumb, '[data-testid="current-z-image"]', ["src", "data-z"], key)
+                app_times.append(shown)
+                server_times.append(served)
+                bare_times.extend(_press(bare_page, bare_thumb, '[data-testid="stMarkdown"]', [None], key))
                 time.sleep(0.2)
         finally:
             app.stop()
             bare.stop()
             browser.close()
     results["explore_slider_to_image"] = _summary(app_times)
+    results["explore_slider_to_server_image"] = _summary(server_times)
     results["bare_slider_round_trip"] = _summary(bare_times)
-    results["ratio_of_medians"] = round(
-        results["explore_slider_to_image"]["median_ms"] / results["bare_slider_round_trip"]["median_ms"], 2
-    )
+    bare_median = results["bare_slider_round_trip"]["median_ms"]
+    results["ratio_of_medians"] = round(results["explore_slider_to_image"]["median_ms"] / bare_median, 2)
+    results["ratio_of_medians_server"] = round(results["explore_slider_to_server_image"]["median_ms"] / bare_median, 2)
     return results
 
 
@@ -168,15 +175,23 @@ def main() -> None:
     if args.json:
         print(json.dumps(results))
         return
-    a, b = results["explore_slider_to_image"], results["bare_slider_round_trip"]
+    a, s, b = (
+        results["explore_slider_to_image"],
+        results["explore_slider_to_server_image"],
+        results["bare_slider_round_trip"],
+    )
     print(
         f"Explore page after navigation: pad (scatter) and manifold {results['explore_pad_and_manifold_s']} s, "
         f"Plotly scatter {results['explore_plotly_scatter_s']} s, idle {results['explore_idle_s']} s; "
         f"bare one-slider app's first text {results['bare_first_text_s']} s (same browser, fresh page)"
     )
-    print(f"slider -> new decoded image: median {a['median_ms']} ms, p90 {a['p90_ms']} ms (n={a['n']})")
+    print(f"slider -> new decoded image (the page's): median {a['median_ms']} ms, p90 {a['p90_ms']} ms (n={a['n']})")
+    print(f"slider -> the server's decoded image: median {s['median_ms']} ms, p90 {s['p90_ms']} ms (n={s['n']})")
     print(f"bare one-slider app round trip: median {b['median_ms']} ms, p90 {b['p90_ms']} ms (n={b['n']})")
-    print(f"ratio of medians: {results['ratio_of_medians']} (target <= 1.5)")
+    print(
+        f"ratio of medians: {results['ratio_of_medians']} for the image shown, "
+        f"{results['ratio_of_medians_server']} for the server's (target <= 1.5)"
+    )
 
 
 if __name__ == "__main__":

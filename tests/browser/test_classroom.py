@@ -1,5 +1,5 @@
 """A small class on the real server: five browser sessions at once move the Explore page's
-sliders and drag its latent pad; every change is answered, nothing errors, and the server stays
+sliders and drag its latent pad; every change is shown by the page first and answered by the server, nothing errors, and the server stays
 under 2 GB. The CI-sized run of benchmarks/classroom_load.py (which runs a dozen sessions and
 compares with a minimal two-slider app); it starts its own server on the shipped checkpoints and
 its own headless Chromium."""
@@ -51,6 +51,13 @@ def test_every_change_of_every_session_is_answered(load):
     assert load["changes"] == SESSIONS * CHANGES
     assert load["unanswered"] == 0, load["rounds"]
     assert load["slider"]["n"] > 0 and load["pad"]["n"] == SESSIONS  # both kinds of change were made
+    assert load["server_all"]["n"] == SESSIONS * CHANGES  # the server's answer reached every page
+
+
+def test_each_step_is_shown_by_the_page_before_the_server_answers(load):
+    """The new z's image comes from the page's own decoder first, for sliders and pad releases."""
+    assert load["all"]["n"] == SESSIONS * CHANGES
+    assert load["shown_first_by_page"] == {"slider": load["slider"]["n"], "pad": load["pad"]["n"]}
 
 
 def test_nothing_errors(load):

@@ -274,6 +274,9 @@ function answerHere(z) {
 
 const near = (a, b, tol) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= tol);
 
+// What a slider shows for the coordinate value v: v within the sliders' range.
+const onSlider = (local, v) => Math.max(-local.limit, Math.min(local.limit, v));
+
 // Whether the server's z is what the page shows now: the z answered here, or, for a z set
 // elsewhere (a button, a shared link), what the sliders show.
 function caughtUp(data) {
@@ -282,7 +285,7 @@ function caughtUp(data) {
   if (near(NS.local.z, data.z, 1e-4)) return true;
   return data.z.every((v, i) => {
     const shown = sliderValue(local, i);
-    return shown === null || Math.abs(shown - Math.max(-local.limit, Math.min(local.limit, v))) <= 1e-4;
+    return shown === null || Math.abs(shown - onSlider(local, v)) <= 1e-4;
   });
 }
 
@@ -293,7 +296,7 @@ function answerSliders(values) {
   const z = (NS.local ? NS.local.z : data.z).slice();
   let changed = false;
   for (const [i, value] of values) {
-    if (Math.abs(value - Math.max(-local.limit, Math.min(local.limit, z[i]))) <= 1e-6) continue;
+    if (Math.abs(value - onSlider(local, z[i])) <= 1e-6) continue;
     z[i] = value;
     changed = true;
   }

@@ -328,10 +328,15 @@ def _rerun_z() -> None:
     st.rerun([FRAG_Z])
 
 
+def z_token(z: np.ndarray) -> str:
+    """z as the z panel draws it (its image's data-z): whether it has drawn the current z."""
+    return ",".join(f"{v:.4f}" for v in np.asarray(z, dtype=np.float64))
+
+
 def views_token(z: np.ndarray, dims: tuple[int, int]) -> str:
     """What of z the views' pictures depend on: the coordinates off the plane (the manifold, and a
     map behind the pad and the scatter, are drawn at those). Their crosses move in the browser."""
-    return ",".join(f"{v:.4f}" for v in _other_coordinates(z, dims))
+    return z_token(np.asarray(_other_coordinates(z, dims)))
 
 
 def plane_token(loaded: Loaded, plane: PlaneSettings) -> str:
@@ -344,7 +349,8 @@ def _pad_key(loaded: Loaded) -> str:
 
 
 def _drawn(loaded: Loaded) -> dict[str, str]:
-    """What the views fragment last drew (its views_token), so the z panel can tell whether it must follow."""
+    """What each fragment last drew ("views": the views' views_token, "z": the z panel's z_token),
+    so each can tell whether the other must follow."""
     return st.session_state.setdefault(f"_explore_drawn::{loaded.key}", {})
 
 
@@ -381,7 +387,7 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
     if near_images is None:
         near_images = reconstructions(loaded, enc, nearest)
     captions = [f"{n} · #{i}" for n, i in zip(enc.names(nearest), nearest)]
-    z_attr = ",".join(f"{v:.4f}" for v in z)  # which z the server drew (the browser may draw a newer one first)
+    z_attr = z_token(z)  # which z the server drew (the browser may draw a newer one first)
     st.markdown(
         '<div style="display: flex; gap: 1.5rem; align-items: flex-start; flex-wrap: wrap;">'
         f"<div>{image_html(image, width=IMAGE_PX, caption=describe_z(z), testid='current-z-image', data_z=z_attr)}</div>"
@@ -393,6 +399,7 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
     if view is not None:
         _marks(loaded, view, z)
     sync_link(loaded)
+    _drawn(loaded)["z"] = z_token(z)
     if view is not None:
         token = views_token(z, view.plane.dims)
         active = _in_fragment_run() and _drawn(loaded).get("views") != token
@@ -443,6 +450,12 @@ def _views(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, enc: Enco
     with slots.scatter:
         _scatter(loaded, plane, ms, z)
     _drawn(loaded)["views"] = views_token(z, plane.dims)
+    # Streamlit may run this fragment (a follow of the z panel's) in place of a z panel rerun a
+    # slider step asked for at the same moment: the step's z is then drawn here but not in the
+    # z panel (its image, the link, the crosses' script). Follow with the z panel when so.
+    token = z_token(z)
+    active = _in_fragment_run() and _drawn(loaded).get("z") != token
+    follow(f"explore-follow-views::{loaded.key}", token, active=active, then=_rerun_z)
 
 
 @dataclass(frozen=True)

@@ -400,3 +400,31 @@ def test_a_link_straight_to_generate_works_on_a_fresh_server(page, tiny_models_d
         assert page.locator('[data-testid="recon-originals"] img').count() == 12
     finally:
         fresh.stop()
+
+
+def test_a_pad_release_right_after_a_slider_step_is_not_taken_back_by_the_sliders(page, server):
+    """The server moving the sliders to the pad's z, within a second of a key on a slider, is not
+    the user's step: the page ends on the released z and the server's picture of it."""
+    open_explore(page, server)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    pad = page.locator('[data-testid="latent-pad"]')
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.62 * box["width"], box["y"] + 0.41 * box["height"], steps=3)
+    page.mouse.up()
+    released = page.evaluate("() => window.__latentPad.get().snapshot().z")
+    page.wait_for_function(
+        f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
+        arg=",".join(f"{v:.4f}" for v in released),
+        timeout=30_000,
+    )
+    wait_idle(page)
+    page.wait_for_timeout(300)  # the sliders' own redraw to the released z has come and gone
+    assert page.evaluate("() => window.__zMarks.local") is None  # nothing of the page's own is pending
+    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = ({:+.2f}, {:+.2f})".format(
+        *released
+    )
+    assert page.locator('[data-testid="nearest-images"]').evaluate("e => e.style.opacity") == ""

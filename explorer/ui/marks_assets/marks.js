@@ -29,9 +29,12 @@ const NS = (window.__zMarks ??= {
   local: null,
   localApplied: 0,
   userAt: -Infinity,
+  userSlider: -1,
   listening: false,
 });
-const USER_MS = 1000; // a slider's value that changes this soon after the user touched it is the user's
+// A change of the slider the user last touched, this soon after the touch, is the user's (and
+// only while nothing else was touched since: the server moves every slider after a pad release).
+const USER_MS = 1000;
 const LOCAL_MS = 8000; // a z answered here waits this long at most for the server to catch up
 const CROSS =
   '<svg viewBox="0 0 22 22" width="22" height="22" aria-hidden="true">' +
@@ -310,7 +313,7 @@ function onSliderChange(records) {
   const values = new Map();
   for (const record of records) {
     const i = sliderOf(record.target, local);
-    const value = i < 0 ? null : sliderValue(local, i);
+    const value = i !== NS.userSlider ? null : sliderValue(local, i);
     if (value !== null) values.set(i, value);
   }
   answerSliders(values);
@@ -340,8 +343,13 @@ function listen() {
     const i = sliderOf(event.target, local);
     if (i >= 0) {
       NS.userAt = performance.now();
+      NS.userSlider = i;
       if (event.type === "keydown") onSliderKey(event, i);
-    } else if (event.type === "pointerdown" && !event.target.closest?.('[data-testid="latent-pad"]')) NS.local = null;
+      return;
+    }
+    if (event.type === "pointermove") return;
+    NS.userAt = -Infinity; // the user went elsewhere: the sliders' next changes are the server's
+    if (event.type === "pointerdown" && !event.target.closest?.('[data-testid="latent-pad"]')) NS.local = null;
   };
   for (const type of ["keydown", "pointerdown", "pointermove"]) document.addEventListener(type, touched, true);
   // The server's picture of an older z (React draws it before this element's data arrives):

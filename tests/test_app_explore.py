@@ -111,6 +111,7 @@ def test_a_slider_moves_z_and_every_view_follows(shipped):
     # what the browser moves the crosses with, without the views sent again: the same places
     moved = marks(at)
     assert moved["z"] == [1.5, 0.0] and moved["scatter"]["xy"] == [1.5, 0.0]
+    assert moved["link"] == "1.500,0.000"  # for the address bar, written in the browser after a step
     assert (moved["manifold"]["mark"]["left"], moved["manifold"]["mark"]["top"]) == pytest.approx((left, top), abs=1e-3)
     assert moved["pad"] == f"pad::{Z2}" and moved["ack"] == 0
     assert moved["scatter"]["plane"] == scatter_spec(at)["layout"]["meta"]["plane"]

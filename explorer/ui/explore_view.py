@@ -30,7 +30,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer import latent, plots
 from explorer.checkpoints import Checkpoint
-from explorer.ui.common import Loaded, get_z, set_z, slider_shows, sync_link
+from explorer.ui.common import Loaded, format_z, get_z, set_z, slider_shows, sync_link
 from explorer.ui.marks import z_marks
 from explorer.ui.pad import latent_pad, pad_sync
 from explorer.ui.widgets import (
@@ -274,7 +274,7 @@ def _on_slider(loaded: Loaded, i: int) -> None:
         st.session_state[key] = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))  # keep what z says
         return
     z[i] = value
-    set_z(loaded, z, link=False)  # the link follows with the views: one message less before the image
+    set_z(loaded, z, link=False)  # the crosses' script puts z into the link (_marks)
 
 
 def is_stale_report(value: float, *, shown: float | None, current: float) -> bool:
@@ -398,7 +398,8 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
     _sliders(loaded, z)
     if view is not None:
         _marks(loaded, view, z)
-    sync_link(loaded)
+    if view is None or not _in_fragment_run():
+        sync_link(loaded)  # in a step's run the crosses' script writes the link's z (_marks)
     _drawn(loaded)["z"] = z_token(z)
     if view is not None:
         token = views_token(z, view.plane.dims)
@@ -418,6 +419,7 @@ def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
         manifold=plots.manifold_mark(z[list(plane.dims)], grid, grid),
         scatter=(plane_token(loaded, plane), proj.place(z)),
         local=local_answer(loaded, plane, grid, proj),
+        link=format_z(z),
     )
 
 

@@ -39,6 +39,7 @@ def z_marks(
     manifold: dict | None | bool = False,
     scatter: tuple[str, np.ndarray] | None = None,
     local: dict | None = None,
+    link: str | None = None,
 ) -> None:
     """Move the crosses of the views already on the page to z.
 
@@ -48,6 +49,8 @@ def z_marks(
     local: what the script needs to answer a slider step itself (explore_view.local_answer):
       the sliders' container classes, the plane, the manifold's grid, the scatter's projection.
       It needs the pad's decoder too, so it takes effect only with `pad`.
+    link: z as the share link writes it (explorer.ui.common.format_z), put into the address bar
+      in place of a query-parameter change from the server.
     """
     data: dict = {"z": [float(v) for v in np.asarray(z, dtype=np.float64)]}
     if pad is not None:
@@ -58,4 +61,6 @@ def z_marks(
         data["scatter"] = {"plane": scatter[0], "xy": [float(v) for v in np.asarray(scatter[1], dtype=np.float64)]}
     if local is not None:
         data["local"] = local
+    if link is not None:
+        data["link"] = link
     _component(key=key, data=data)

@@ -171,7 +171,8 @@ def _on_release(loaded: Loaded, widget_key: str, apply: bool, then: Callable[[],
         st.session_state[_ack_key(widget_key)] = value["seq"]
     z = parse_release(value, loaded.latent_dim)
     if z is not None and apply:
-        set_z(loaded, z, sliders=False)  # the page's sliders sync from get_z as they are drawn
+        # the page's sliders sync from get_z as they are drawn, and the page writes the link
+        set_z(loaded, z, sliders=False, link=False)
         if then is not None:
             then()
 
@@ -209,7 +210,8 @@ def latent_pad(
       (x_min, x_max, y_min, y_max; default the whole plane), row 0 at the top.
     apply: also store the released z with set_z before the page runs, so everything drawn
       above the pad already shows it (callers may still call set_z with the returned z). The
-      slider keys are left to the page, which sets them from get_z as it draws the sliders.
+      slider keys are left to the page, which sets them from get_z as it draws the sliders, and
+      so is the link in the address bar (the Explore page writes it in the browser).
     on_release: called after a release is applied, before the page runs (e.g. a keyed st.rerun of
       the fragment that shows z, when the pad itself need not be sent again).
     """

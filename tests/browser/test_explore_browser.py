@@ -97,6 +97,7 @@ def test_a_slider_step_redraws_the_image_and_moves_every_cross_in_place(page, se
     before_src, before_left = image_src(page), mark_left(page)
     assert scatter_cross(page) == pytest.approx((0.0, 0.0))
     pad_updates = page.evaluate(MARK_VIEWS)
+    history = page.evaluate("() => history.length")
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
     thumb.focus()
     for _ in range(4):  # four steps of 0.05
@@ -114,6 +115,7 @@ def test_a_slider_step_redraws_the_image_and_moves_every_cross_in_place(page, se
         timeout=30_000,
     )
     page.wait_for_function("() => new URLSearchParams(location.search).get('z') === '0.200,0.000'", timeout=30_000)
+    assert page.evaluate("() => history.length") == history  # the link changed in place: Back leaves the page
     assert scatter_cross(page) == pytest.approx((0.2, 0.0), abs=1e-6)
     assert cross_on_screen(page) == pytest.approx((0.2, 0.0), abs=0.02)  # drawn there, not only stored
     pad = page.evaluate("() => window.__latentPad.get().snapshot()")
@@ -134,6 +136,10 @@ def test_a_slider_step_redraws_the_image_and_moves_every_cross_in_place(page, se
     page.evaluate(f"() => Plotly.relayout({SCATTER}, {{'xaxis.range': [1, 2], 'yaxis.range': [1, 2]}})")
     assert page.locator(CROSS).get_attribute("data-outside") == "1"  # z is off this view:
     assert cross_on_screen(page) == pytest.approx((1.0, 1.0), abs=0.01)  # pinned to the nearest corner, faded
+    # the link in the address bar, written by the page, is a working share link
+    page.reload()
+    page.wait_for_selector(IMAGE, timeout=90_000)
+    assert page.locator(IMAGE).get_attribute("data-z") == "0.2000,0.0000"
 
 
 def test_a_box_selection_shows_originals_and_reconstructions_and_moves_z(page, server):

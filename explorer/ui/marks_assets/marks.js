@@ -18,6 +18,9 @@
 // what the sliders show, an older answer does not pull the image and the crosses back, and the
 // nearest images are faded as out of date.
 //
+// The address bar's link follows the server's z here too (data.link): a link change sent by the
+// server costs every browser a history entry and a redraw of the whole page, on every step.
+//
 // Test hook: window.__zMarks.last (the latest data), .applied (how many were applied),
 // .local (the z answered here and not yet by the server, or null), .localApplied (how many).
 
@@ -372,7 +375,18 @@ function listen() {
   });
 }
 
+// The link's z (explorer.ui.common.format_z) into the address bar, in place: no history entry
+// per step. Streamlit sends the address bar's query with each rerun request, so the server
+// reads it back.
+function followLink(z) {
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("z") === z) return;
+  params.set("z", z);
+  window.history.replaceState(window.history.state, "", `${window.location.pathname}?${params}${window.location.hash}`);
+}
+
 function apply(data) {
+  if (data.link) followLink(data.link);
   if (data.pad) movePad(data);
   if (data.manifold) moveManifold(data.manifold.mark);
   if (data.scatter) {

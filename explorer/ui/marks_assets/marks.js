@@ -235,24 +235,12 @@ function showImage(src, z) {
 // The pad's decoder draws z as a PNG data URL; null when no decoder is loaded yet.
 function decodeImage(z, padKey) {
   const pads = window.__latentPad;
-  const pad = pads && pads.get ? pads.get(padKey) : null;
-  if (!pad || !pad.model || pad.model.latentDim !== z.length) return null;
-  const { channels, height, width } = pad.model;
-  const pixels = pads.decode(z, padKey);
+  const image = pads && pads.imageData ? pads.imageData(z, padKey) : null;
+  if (!image) return null;
   const canvas = (NS.canvas ??= document.createElement("canvas"));
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(width, height);
-  const plane = width * height;
-  for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < 3; c++) {
-      const v = pixels[(channels === 3 ? c : 0) * plane + p];
-      image.data[4 * p + c] = Math.round(255 * Math.min(1, Math.max(0, v)));
-    }
-    image.data[4 * p + 3] = 255;
-  }
-  context.putImageData(image, 0, 0);
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext("2d").putImageData(image, 0, 0);
   return canvas.toDataURL();
 }
 

@@ -15,6 +15,8 @@
 // explorer/ui/marks.py), so the pad need not be sent again for it.
 //
 // Test hook: window.__latentPad.get(key) -> the pad (.snapshot()); .decode(z, key) -> pixels.
+// For the page's other scripts: window.__latentPad.imageData(z, key) -> z drawn as the pad draws
+// it (explorer/ui/marks_assets/marks.js shows it as the current image before the server does).
 
 const NS = (window.__latentPad ??= { models: new Map(), scenes: new Map(), waiting: new Map(), pads: new Map() });
 
@@ -482,25 +484,7 @@ class Pad {
   }
 
   drawImage(pixels) {
-    const { channels, height, width } = this.model;
-    const rgba = this.imageData.data;
-    const plane = height * width;
-    for (let p = 0; p < plane; p++) {
-      let r, g, b;
-      if (channels >= 3) {
-        r = pixels[p];
-        g = pixels[plane + p];
-        b = pixels[2 * plane + p];
-      } else {
-        let sum = 0;
-        for (let c = 0; c < channels; c++) sum += pixels[c * plane + p];
-        r = g = b = sum / channels;
-      }
-      rgba[4 * p] = Math.round(255 * r);
-      rgba[4 * p + 1] = Math.round(255 * g);
-      rgba[4 * p + 2] = Math.round(255 * b);
-      rgba[4 * p + 3] = 255;
-    }
+    fillRGBA(this.model, pixels, this.imageData.data);
     this.image.getContext("2d").putImageData(this.imageData, 0, 0);
   }
 
@@ -636,11 +620,42 @@ class Pad {
   }
 }
 
+// A decoded image (channels × height × width in [0, 1]) into RGBA bytes: colour as is, other
+// channel counts averaged to grey.
+function fillRGBA(model, pixels, rgba) {
+  const { channels, height, width } = model;
+  const plane = height * width;
+  for (let p = 0; p < plane; p++) {
+    let r, g, b;
+    if (channels >= 3) {
+      r = pixels[p];
+      g = pixels[plane + p];
+      b = pixels[2 * plane + p];
+    } else {
+      let sum = 0;
+      for (let c = 0; c < channels; c++) sum += pixels[c * plane + p];
+      r = g = b = sum / channels;
+    }
+    rgba[4 * p] = Math.round(255 * r);
+    rgba[4 * p + 1] = Math.round(255 * g);
+    rgba[4 * p + 2] = Math.round(255 * b);
+    rgba[4 * p + 3] = 255;
+  }
+}
+
 NS.get = (key) => (key === undefined ? NS.pads.values().next().value : NS.pads.get(key)) ?? null;
 NS.decode = (z, key) => {
   const pad = NS.get(key);
   if (!pad || !pad.model) throw new Error("latent pad: no decoder loaded yet");
   return Array.from(runDecoder(pad.model, z));
+};
+// z decoded and drawn as the pad draws it, as an ImageData; null when no decoder of z's size is loaded.
+NS.imageData = (z, key) => {
+  const pad = NS.get(key);
+  if (!pad || !pad.model || pad.model.latentDim !== z.length) return null;
+  const image = new ImageData(pad.model.width, pad.model.height);
+  fillRGBA(pad.model, runDecoder(pad.model, z), image.data);
+  return image;
 };
 
 export default function (component) {

@@ -400,7 +400,7 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
         _marks(loaded, view, z)
     if view is None or not _in_fragment_run():
         sync_link(loaded)  # in a step's run the crosses' script writes the link's z (_marks)
-    _drawn(loaded)["z"] = z_token(z)
+    _drawn(loaded)["z"] = z_attr
     if view is not None:
         token = views_token(z, view.plane.dims)
         active = _in_fragment_run() and _drawn(loaded).get("views") != token

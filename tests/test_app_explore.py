@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import checkpoints, latent, plots
 from explorer.ui import explore_view
+from explorer.ui.atlas import unpack_atlas
 from explorer.ui.widgets import Encoded
 
 from .conftest import REPO
@@ -69,9 +70,18 @@ def scatter_cross(at: AppTest) -> tuple[float, float]:
 
 def marks(at: AppTest) -> dict:
     """The data of the element that moves the views' crosses in the browser (explorer.ui.marks)."""
-    found = [e for e in at.get("bidi_component") if e.proto.component_name == "explorer_z_marks"]
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "explorer_z_marks" and e.proto.json]
     assert len(found) == 1
     return json.loads(found[0].proto.json)
+
+
+def atlas_bytes(at: AppTest) -> list[bytes]:
+    """The data of the elements that carry the test set for the page's own nearest images."""
+    return [
+        e.proto.bytes
+        for e in at.get("bidi_component")
+        if e.proto.component_name == "explorer_z_marks" and e.proto.WhichOneof("data") == "bytes"
+    ]
 
 
 def captions(at: AppTest) -> str:
@@ -95,6 +105,32 @@ def test_opens_with_every_view(shipped):
     assert scatter_cross(at) == (0.0, 0.0)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Latents of the 360 test images as CSV" in labels
+
+
+def test_the_page_gets_the_test_set_once_for_its_own_nearest_images(shipped):
+    """The atlas is the model's encoded test set and its images; the crosses' script is told
+    which atlas answers this model, and a step's run (a fragment) does not send it again."""
+    at = open_explore()
+    (data,) = atlas_bytes(at)
+    atlas = unpack_atlas(data)
+    ckpt = checkpoints.load(shipped / "digits-mlp-z2.pt")
+    np.testing.assert_array_equal(atlas.mu, ckpt.encoded.mu.numpy())
+    np.testing.assert_array_equal(atlas.labels, ckpt.encoded.labels.numpy())
+    assert marks(at)["local"]["atlas"] == atlas.header["id"]
+    assert atlas.header["names"] == list(ckpt.dataset.class_names)
+    at.slider(key=f"zslider::{Z2}::0").set_value(1.0).run()
+    assert not at.exception
+    assert marks(at)["local"]["atlas"] == atlas.header["id"]
+    assert atlas_bytes(at) == [data]  # still on the page, the same
+
+
+def test_without_the_data_set_there_is_no_atlas(no_data):
+    """MNIST's files are not on disk: the nearest images are decoded codes from the server, and the
+    page is told it has no atlas (it fades them until the server answers)."""
+    at = open_explore("shipped:mnist-mlp-z2")
+    assert atlas_bytes(at) == []
+    assert marks(at)["local"]["atlas"] is None
+    assert "Nearest test codes, decoded" in html_with(at, "current-z-image")
 
 
 def test_a_slider_moves_z_and_every_view_follows(shipped):

@@ -30,8 +30,9 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer import latent, plots
 from explorer.checkpoints import Checkpoint
+from explorer.ui.atlas import nearest_atlas
 from explorer.ui.common import Loaded, format_z, get_z, set_z, slider_shows, sync_link
-from explorer.ui.marks import z_marks
+from explorer.ui.marks import atlas_carrier, z_marks
 from explorer.ui.pad import latent_pad, pad_sync
 from explorer.ui.widgets import (
     PLOT_CONFIG,
@@ -425,8 +426,9 @@ def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
 
 def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: Projection) -> dict:
     """What the crosses' script needs to answer a slider step in the browser, before the server:
-    where the sliders are, and how z maps onto the manifold and the scatter (t-SNE has no map:
-    its cross waits for the server)."""
+    where the sliders are, how z maps onto the manifold and the scatter (t-SNE has no map: its
+    cross waits for the server), and which atlas on the page finds the nearest test images (None:
+    they wait for the server)."""
     anchors, steps = plots.grid_anchors(grid)
     if proj.mode == "pca":
         projection = {"mode": "pca", "mean": proj.mean.tolist(), "axes": proj.axes.tolist()}
@@ -438,6 +440,7 @@ def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: P
         "dims": list(plane.dims),
         "grid": {"anchors": anchors.tolist(), "steps": steps.tolist()},
         "projection": projection,
+        "atlas": atlas.id if (atlas := nearest_atlas(loaded)) is not None else None,
     }
 
 
@@ -760,3 +763,6 @@ def render(loaded: Loaded) -> None:
     _views(loaded, plane, ms, enc, Slots(pad_slot, manifold_slot, scatter_slot))
     with z_slot:  # last: the first time, its nearest images wait for the test set to load from disk
         _z_panel(loaded, enc, View(plane, ms))
+    atlas = nearest_atlas(loaded)
+    if atlas is not None:  # the test set for the page's own nearest images, sent once per page
+        atlas_carrier(f"explore-atlas::{loaded.key}", atlas.data)

@@ -12,7 +12,8 @@ The script also answers a slider step before the server does: it watches the z p
 and when the user moves one it decodes the new z with the live pad's decoder (already in the
 browser), shows it as the current image and moves the crosses. The server's answer (its own
 decode, the nearest test images) follows and replaces it; an answer older than what the sliders
-show is kept out until the newest arrives.
+show is kept out until the newest arrives. With the model's atlas on the page (explorer.ui.atlas,
+sent once by atlas_carrier) the script finds and shows the nearest test images itself too.
 """
 
 from __future__ import annotations
@@ -63,4 +64,10 @@ def z_marks(
         data["local"] = local
     if link is not None:
         data["link"] = link
+    _component(key=key, data=data)
+
+
+def atlas_carrier(key: str, data: bytes) -> None:
+    """The test set for the script's own nearest images (explorer.ui.atlas): an element that is the
+    same on every run until the model changes, so it is sent to each page once."""
     _component(key=key, data=data)

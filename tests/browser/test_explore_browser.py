@@ -221,7 +221,15 @@ def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, serve
 
 
 # Notes the first change of the current image's picture, and what the page showed at that moment.
-WATCH_IMAGE = """() => {
+# The nearest images as shown: each one's src and caption.
+NEAREST_JS = """() => Array.from(document.querySelectorAll('[data-testid="nearest-images"] > *')).map(
+  (item) => [item.querySelector('img').getAttribute('src'), item.querySelector('img + div').textContent])"""
+
+WATCH_IMAGE = (
+    """() => {
+  const NEAREST = """
+    + NEAREST_JS
+    + """;
   const image = () => document.querySelector('img[data-testid="current-z-image"]');
   const seen = (window.__firstChange = { src: image().getAttribute('src'), first: null });
   const observer = new MutationObserver(() => {
@@ -232,11 +240,13 @@ WATCH_IMAGE = """() => {
       dataZ: img.getAttribute('data-z'),
       caption: img.nextElementSibling.textContent,
       faded: document.querySelector('[data-testid="nearest-images"]').style.opacity,
+      nearest: NEAREST(),
     };
     observer.disconnect();
   });
   observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
 }"""
+)
 
 # The largest difference between two images' pixels, 0..255 (999: not the same size).
 PIXEL_GAP = """async ([a, b]) => {
@@ -264,20 +274,40 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     """The slider's and the pad's new z is decoded in the page at once (the pad's decoder), while
     the server's answer is still on its way; the server's picture, when it comes, is the same."""
     open_explore(page, server)
+    page.wait_for_function("() => window.__zMarks.atlas?.sprite", timeout=30_000)  # the test set is here
+    before = page.evaluate(NEAREST_JS)
     page.evaluate(WATCH_IMAGE)
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
     thumb.focus()
-    page.keyboard.press("ArrowRight")
+    for _ in range(10):  # far enough for other nearest images
+        page.keyboard.press("ArrowRight")
     first = first_change(page)
     assert first["dataZ"] == "0.0000,0.0000"  # the server had not answered yet ...
     assert first["caption"] == "z = (+0.05, +0.00)"  # ... and the page showed the new z
-    assert first["faded"] == "0.45"  # the nearest images marked as not yet updated
-    page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.0500,0.0000'")
+    assert first["faded"] == ""  # with its nearest test images, found in the page
+    page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.5000,0.0000'")
     wait_idle(page)
     assert page.evaluate("() => window.__zMarks.local") is None
     assert page.locator('[data-testid="nearest-images"]').evaluate("e => e.style.opacity") == ""
-    assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1  # the same picture, to rounding
-    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.05, +0.00)"
+    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.50, +0.00)"
+    local = page.evaluate(
+        """z => { const a = window.__zMarks.atlas; const d = (i) => (a.mu[2 * i] - z[0]) ** 2 + (a.mu[2 * i + 1] - z[1]) ** 2;
+        return Array.from(document.querySelectorAll('[data-testid="nearest-images"] > * img + div'), (c) => d(+c.textContent.split('#')[1])); }""",
+        [0.5, 0.0],
+    )
+    assert local == sorted(local)  # nearest first
+    # one step: the page's picture, then the server's, the same to rounding; the same nearest images
+    page.evaluate(WATCH_IMAGE)
+    page.keyboard.press("ArrowRight")
+    first = first_change(page)
+    assert first["dataZ"] == "0.5000,0.0000" and first["caption"] == "z = (+0.55, +0.00)"
+    page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.5500,0.0000'")
+    wait_idle(page)
+    assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1
+    server_nearest = page.evaluate(NEAREST_JS)
+    assert [c for _, c in first["nearest"]] == [c for _, c in server_nearest] != [c for _, c in before]
+    for (mine, _), (theirs, _) in zip(first["nearest"], server_nearest):
+        assert page.evaluate(PIXEL_GAP, [mine, theirs]) == 0  # the test images themselves
 
     # a release on the pad: the same, with the z the pad was released at
     pad = page.locator('[data-testid="latent-pad"]')
@@ -290,8 +320,9 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     page.mouse.up()
     first = first_change(page)
     released = page.evaluate("() => window.__latentPad.get().snapshot().z")
-    assert first["dataZ"] == "0.0500,0.0000"
+    assert first["dataZ"] == "0.5500,0.0000"
     assert first["caption"] == "z = ({:+.2f}, {:+.2f})".format(*released)
+    assert first["faded"] == ""
     page.wait_for_function(
         f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
         arg=",".join(f"{v:.4f}" for v in released),
@@ -299,6 +330,7 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     )
     wait_idle(page)
     assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1
+    assert [c for _, c in first["nearest"]] == [c for _, c in page.evaluate(NEAREST_JS)]
     assert scatter_cross(page) == pytest.approx(released, abs=1e-4)
 
 

@@ -15,14 +15,16 @@
 // sliders, the new z is decoded with the live pad's decoder (pad.js, already in the browser),
 // shown as the current image, and the crosses move; a release on the pad does the same. The
 // server's answer (its own decode, the nearest test images) follows. Until it has caught up with
-// what the sliders show, an older answer does not pull the image and the crosses back, and the
-// nearest images are faded as out of date.
+// what the sliders show, an older answer does not pull the image and the crosses back. The
+// nearest test images are found here too when the page holds the model's atlas (explorer/ui/atlas.py:
+// μ of the test set and the images as one sprite); without it they are faded as out of date.
 //
 // The address bar's link follows the server's z here too (data.link): a link change sent by the
 // server costs every browser a history entry and a redraw of the whole page, on every step.
 //
 // Test hook: window.__zMarks.last (the latest data), .applied (how many were applied),
-// .local (the z answered here and not yet by the server, or null), .localApplied (how many).
+// .local (the z answered here and not yet by the server, or null), .localApplied (how many),
+// .atlas (the atlas held: its id, n, d, and its sprite once the browser has read it).
 
 const NS = (window.__zMarks ??= {
   last: null,
@@ -34,6 +36,7 @@ const NS = (window.__zMarks ??= {
   userAt: -Infinity,
   userSlider: -1,
   listening: false,
+  atlas: null,
 });
 // A change of the slider the user last touched, this soon after the touch, is the user's (and
 // only while nothing else was touched since: the server moves every slider after a pad release).
@@ -173,6 +176,100 @@ function watch() {
   NS.observer.observe(document.body, { childList: true, subtree: true });
 }
 
+// ---------------------------------------------------------------- the atlas: nearest images here
+
+// The packed atlas (explorer.ui.atlas.pack_atlas): header, μ, labels, then the sprite's PNG.
+function registerAtlas(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = view.getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + size)));
+  if (NS.atlas && NS.atlas.id === header.id) return;
+  const { n, d } = header;
+  let at = bytes.byteOffset + 4 + size;
+  const copy = (Type, count) => {
+    const out = new Type(count); // a copy: the bytes' offset need not suit the type's alignment
+    new Uint8Array(out.buffer).set(new Uint8Array(bytes.buffer, at, count * Type.BYTES_PER_ELEMENT));
+    at += count * Type.BYTES_PER_ELEMENT;
+    return out;
+  };
+  const mu = copy(Float32Array, n * d);
+  const labels = copy(Int16Array, n);
+  at += (4 - ((2 * n) % 4)) % 4;
+  const atlas = { ...header, mu, labels, sprite: null, tiles: new Map() };
+  NS.atlas = atlas;
+  const png = new Blob([new Uint8Array(bytes.buffer, at, bytes.byteOffset + bytes.byteLength - at)], { type: "image/png" });
+  createImageBitmap(png).then(
+    (bitmap) => {
+      atlas.sprite = bitmap;
+    },
+    () => {
+      if (NS.atlas === atlas) NS.atlas = null; // a sprite the browser cannot read: the server answers
+    },
+  );
+}
+
+// The atlas for this data's model, with its sprite ready; else null.
+function atlasFor(data) {
+  const atlas = NS.atlas;
+  const id = data && data.local ? data.local.atlas : null;
+  return id && atlas && atlas.id === id && atlas.sprite ? atlas : null;
+}
+
+// The k rows of μ nearest to z, nearest first (explorer.latent.nearest).
+function nearestRows(atlas, z, k) {
+  const { mu, n, d } = atlas;
+  const best = []; // [distance, index], nearest first
+  for (let i = 0; i < n && k > 0; i++) {
+    let dist = 0;
+    for (let j = 0; j < d; j++) {
+      const diff = mu[i * d + j] - z[j];
+      dist += diff * diff;
+    }
+    if (best.length === k) {
+      if (dist >= best[k - 1][0]) continue;
+      best.pop();
+    }
+    let at = best.length;
+    while (at > 0 && best[at - 1][0] > dist) at--;
+    best.splice(at, 0, [dist, i]);
+  }
+  return best.map(([, i]) => i);
+}
+
+// Test image i as a PNG data URL, cut from the sprite (kept: a walk comes back to the same images).
+function tile(atlas, i) {
+  let src = atlas.tiles.get(i);
+  if (src) return src;
+  const canvas = (NS.tileCanvas ??= document.createElement("canvas"));
+  canvas.width = atlas.w;
+  canvas.height = atlas.h;
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, atlas.w, atlas.h);
+  const [row, col] = [Math.floor(i / atlas.cols), i % atlas.cols];
+  g.drawImage(atlas.sprite, col * atlas.w, row * atlas.h, atlas.w, atlas.h, 0, 0, atlas.w, atlas.h);
+  src = canvas.toDataURL();
+  if (atlas.tiles.size > 2000) atlas.tiles.clear();
+  atlas.tiles.set(i, src);
+  return src;
+}
+
+// Show test images `rows` in the nearest images' places, captioned as the server captions them.
+// False when the panel is not one of the same length (the server's answer will fill it).
+function showNearest(atlas, rows) {
+  const panel = document.querySelector('[data-testid="nearest-images"]');
+  const items = panel ? Array.from(panel.children) : [];
+  if (items.length !== rows.length) return false;
+  rows.forEach((i, j) => {
+    const img = items[j].querySelector("img");
+    const caption = items[j].querySelector("img + div");
+    const src = tile(atlas, i);
+    if (img && img.getAttribute("src") !== src) img.src = src;
+    const text = `${atlas.names[atlas.labels[i]] ?? atlas.labels[i]} · #${i}`;
+    if (caption && caption.textContent !== text) caption.textContent = text;
+  });
+  return true;
+}
+
 // ---------------------------------------------------------------- answering a step here
 
 function sliderOf(element, local) {
@@ -258,12 +355,21 @@ function answerHere(z) {
   const src = decodeImage(z, data.pad);
   if (!src) return;
   showImage(src, z);
-  NS.local = { z, src, xy: scatterXY(z, local), at: performance.now() };
+  const atlas = atlasFor(data);
+  const nearest = atlas ? nearestRows(atlas, z, document.querySelectorAll('[data-testid="nearest-images"] > *').length) : null;
+  NS.local = { z, src, xy: scatterXY(z, local), at: performance.now(), nearest };
   NS.localApplied += 1;
   movePad({ pad: data.pad, z, ack: data.ack });
   if (data.manifold) moveManifold(manifoldMark(z, local));
   if (data.scatter) moveScatters();
-  fadeNearest(true);
+  fadeNearest(!(nearest && showNearest(atlas, nearest)));
+}
+
+// The z answered here, again: React has drawn an older answer of the server's over it.
+function showLocal() {
+  showImage(NS.local.src, NS.local.z);
+  const atlas = NS.local.nearest && atlasFor(NS.last);
+  if (atlas) showNearest(atlas, NS.local.nearest);
 }
 
 const near = (a, b, tol) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= tol);
@@ -348,9 +454,7 @@ function listen() {
   new MutationObserver(() => {
     const img = NS.local && document.querySelector('img[data-testid="current-z-image"]');
     const drawn = img ? (img.getAttribute("data-z") || "").split(",").map(Number) : null;
-    if (drawn && !near(drawn, NS.local.z, 2e-4) && img.getAttribute("src") !== NS.local.src) {
-      showImage(NS.local.src, NS.local.z);
-    }
+    if (drawn && !near(drawn, NS.local.z, 2e-4) && img.getAttribute("src") !== NS.local.src) showLocal();
   }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-z"] });
   new MutationObserver(onSliderChange).observe(document.body, {
     attributes: true,
@@ -387,6 +491,10 @@ function apply(data) {
 export default function (component) {
   const { data } = component;
   if (!data) return;
+  if (data instanceof Uint8Array) {
+    registerAtlas(data); // the atlas's carrier (explorer.ui.marks.atlas_carrier)
+    return;
+  }
   NS.last = data;
   if (data.local) listen();
   if (caughtUp(data)) {
@@ -394,6 +502,6 @@ export default function (component) {
     fadeNearest(false);
     apply(data);
   } else {
-    showImage(NS.local.src, NS.local.z); // an older step's answer: keep showing the newer z
+    showLocal(); // an older step's answer: keep showing the newer z
   }
 }

@@ -334,6 +334,31 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     assert scatter_cross(page) == pytest.approx(released, abs=1e-4)
 
 
+def test_without_the_data_set_the_nearest_images_wait_for_the_server(page, tmp_path):
+    """No MNIST files on disk: no atlas, so a step shows the page's own image at once and fades
+    the nearest images (decoded codes) until the server's answer replaces them."""
+    from tests.conftest import mnist_shaped_checkpoint
+
+    (tmp_path / "shipped").mkdir()
+    mnist_shaped_checkpoint(tmp_path / "shipped" / "mnist-mlp-z2.pt")
+    env = {"EXPLORER_SHIPPED_DIR": str(tmp_path / "shipped"), "EXPLORER_DATA_DIR": str(tmp_path / "no-data")}
+    bare = StreamlitServer(env=env)
+    try:
+        open_explore(page, bare, model="shipped:mnist-mlp-z2")
+        assert page.evaluate("() => window.__zMarks.atlas") is None
+        page.evaluate(WATCH_IMAGE)
+        page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input").focus()
+        page.keyboard.press("ArrowRight")
+        first = first_change(page)
+        assert first["dataZ"] == "0.0000,0.0000" and first["caption"] == "z = (+0.05, +0.00)"
+        assert first["faded"] == "0.45"  # not found here: marked as not yet updated
+        page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.0500,0.0000'")
+        wait_idle(page)
+        assert page.locator('[data-testid="nearest-images"]').evaluate("e => e.style.opacity") == ""
+    finally:
+        bare.stop()
+
+
 def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, server):
     """Twelve presses without waiting: runs overlap, and none of their answers may pull the thumb
     back (z is float32: 0.3 came back as 0.30000001, a 'new' value Streamlit sent to the thumb)."""

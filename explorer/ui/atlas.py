@@ -30,7 +30,7 @@ import streamlit as st
 
 from explorer.plots import png_bytes, to_uint8
 from explorer.ui.common import Loaded, test_images
-from explorer.ui.widgets import Encoded, encoded_arrays, grey, model_version
+from explorer.ui.widgets import Encoded, grey, model_version
 
 MAX_PIXELS = 16_000_000  # the sprite's size at most (MNIST's is 7.8 million); larger sets are not sent
 
@@ -109,7 +109,7 @@ def _atlas(_loaded: Loaded, version: str, _enc: Encoded) -> Atlas | None:
     return Atlas(key, pack_atlas(images, _enc.mu, _enc.labels, list(_enc.class_names), key=key))
 
 
-def nearest_atlas(loaded: Loaded) -> Atlas | None:
-    """The model's atlas (built once per model version for the whole server), or None."""
-    version = model_version(loaded)
-    return _atlas(loaded, version, encoded_arrays(loaded.ckpt, version))
+def nearest_atlas(loaded: Loaded, enc: Encoded) -> Atlas | None:
+    """The model's atlas (built once per model version for the whole server), or None.
+    enc: the model's encoded test set (explorer.ui.widgets.encoded_arrays), which the page holds."""
+    return _atlas(loaded, model_version(loaded), enc)

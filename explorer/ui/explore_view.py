@@ -30,7 +30,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer import latent, plots
 from explorer.checkpoints import Checkpoint
-from explorer.ui.atlas import nearest_atlas
+from explorer.ui.atlas import Atlas, nearest_atlas
 from explorer.ui.common import Loaded, format_z, get_z, set_z, slider_shows, sync_link
 from explorer.ui.marks import atlas_carrier, z_marks
 from explorer.ui.pad import latent_pad, pad_sync
@@ -398,7 +398,7 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
     )
     _sliders(loaded, z)
     if view is not None:
-        _marks(loaded, view, z)
+        _marks(loaded, enc, view, z)
     if view is None or not _in_fragment_run():
         sync_link(loaded)  # in a step's run the crosses' script writes the link's z (_marks)
     _drawn(loaded)["z"] = z_attr
@@ -408,7 +408,7 @@ def _z_panel(loaded: Loaded, enc: Encoded, view: View | None) -> None:
         follow(f"explore-follow-z::{loaded.key}", token, active=active, then=_rerun_views)
 
 
-def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
+def _marks(loaded: Loaded, enc: Encoded, view: View, z: np.ndarray) -> None:
     """Move the crosses on the pad, the manifold and the scatter to z, in the browser."""
     plane, ms = view.plane, view.manifold
     grid = latent.grid_coordinates(ms.n, limit=round(ms.limit, 6), spacing=ms.spacing)  # the manifold's
@@ -419,12 +419,12 @@ def _marks(loaded: Loaded, view: View, z: np.ndarray) -> None:
         pad=pad_sync(_pad_key(loaded)),
         manifold=plots.manifold_mark(z[list(plane.dims)], grid, grid),
         scatter=(plane_token(loaded, plane), proj.place(z)),
-        local=local_answer(loaded, plane, grid, proj),
+        local=local_answer(loaded, plane, grid, proj, nearest_atlas(loaded, enc)),
         link=format_z(z),
     )
 
 
-def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: Projection) -> dict:
+def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: Projection, atlas: Atlas | None) -> dict:
     """What the crosses' script needs to answer a slider step in the browser, before the server:
     where the sliders are, how z maps onto the manifold and the scatter (t-SNE has no map: its
     cross waits for the server), and which atlas on the page finds the nearest test images (None:
@@ -440,7 +440,7 @@ def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: P
         "dims": list(plane.dims),
         "grid": {"anchors": anchors.tolist(), "steps": steps.tolist()},
         "projection": projection,
-        "atlas": atlas.id if (atlas := nearest_atlas(loaded)) is not None else None,
+        "atlas": atlas.id if atlas is not None else None,
     }
 
 
@@ -763,6 +763,6 @@ def render(loaded: Loaded) -> None:
     _views(loaded, plane, ms, enc, Slots(pad_slot, manifold_slot, scatter_slot))
     with z_slot:  # last: the first time, its nearest images wait for the test set to load from disk
         _z_panel(loaded, enc, View(plane, ms))
-    atlas = nearest_atlas(loaded)
+    atlas = nearest_atlas(loaded, enc)
     if atlas is not None:  # the test set for the page's own nearest images, sent once per page
         atlas_carrier(f"explore-atlas::{loaded.key}", atlas.data)

@@ -253,11 +253,16 @@ function tile(atlas, i) {
   return src;
 }
 
+// The server's nearest images (each an image with its caption), in order.
+function nearestItems() {
+  const panel = document.querySelector('[data-testid="nearest-images"]');
+  return panel ? Array.from(panel.children) : [];
+}
+
 // Show test images `rows` in the nearest images' places, captioned as the server captions them.
 // False when the panel is not one of the same length (the server's answer will fill it).
 function showNearest(atlas, rows) {
-  const panel = document.querySelector('[data-testid="nearest-images"]');
-  const items = panel ? Array.from(panel.children) : [];
+  const items = nearestItems();
   if (items.length !== rows.length) return false;
   rows.forEach((i, j) => {
     const img = items[j].querySelector("img");
@@ -356,7 +361,7 @@ function answerHere(z) {
   if (!src) return;
   showImage(src, z);
   const atlas = atlasFor(data);
-  const nearest = atlas ? nearestRows(atlas, z, document.querySelectorAll('[data-testid="nearest-images"] > *').length) : null;
+  const nearest = atlas ? nearestRows(atlas, z, nearestItems().length) : null;
   NS.local = { z, src, xy: scatterXY(z, local), at: performance.now(), nearest };
   NS.localApplied += 1;
   movePad({ pad: data.pad, z, ack: data.ack });

@@ -163,11 +163,11 @@ def originals(loaded: Loaded, indices: Sequence[int]) -> tuple[np.ndarray | None
 _FOLLOW_JS = """
 export default function (component) {
   const { data, setTriggerValue } = component;
-  if (!data) return;
+  if (!data || !data.active) return;
   const seen = (window.__explorerFollow = window.__explorerFollow || {});
-  const fresh = seen[data.key] !== data.token;
+  if (seen[data.key] === data.token) return; // the same request drawn again
   seen[data.key] = data.token;
-  if (data.active && fresh) setTriggerValue("go", data.token);
+  setTriggerValue("go", data.token);
 }
 """
 _follow_component = st.components.v2.component(
@@ -181,11 +181,18 @@ _follow_component = st.components.v2.component(
 
 def follow(key: str, token: str, *, active: bool, then) -> None:
     """Run `then` (a callback, e.g. a keyed st.rerun of another fragment) right after this run
-    reaches the browser, once per token, when `active`.
+    reaches the browser, when `active` (once: the browser fires each request once).
 
     Streamlit reruns the fragment that holds the widget a user moved; a keyed rerun of several
     fragments from the widget's callback would first abort that run, which costs a round of
     messages before anything is drawn. This lets a fragment draw first (the decoded image),
     then asks the browser to start the fragments that follow it.
     """
+    if active:  # each request its own token: one lost on the way (a run replaced by another) is asked again
+        count = st.session_state.get(_FOLLOW_COUNT, 0) + 1
+        st.session_state[_FOLLOW_COUNT] = count
+        token = f"{token}#{count}"
     _follow_component(key=key, data={"key": key, "token": token, "active": bool(active)}, on_go_change=then)
+
+
+_FOLLOW_COUNT = "_follow_requests"

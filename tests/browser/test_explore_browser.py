@@ -177,6 +177,20 @@ def slider_values(page) -> list[float]:
     ]
 
 
+PAGE_STATE = """() => ({
+  link: new URLSearchParams(location.search).get('z'),
+  image: document.querySelector('img[data-testid="current-z-image"]')?.getAttribute('data-z'),
+  marks: window.__zMarks ? {server: window.__zMarks.last?.z, local: window.__zMarks.local && Array.from(window.__zMarks.local.z),
+                            applied: window.__zMarks.applied, localApplied: window.__zMarks.localApplied} : null,
+  focus: document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName,
+})"""
+
+
+def page_state(page) -> str:
+    """What the page holds now (for a failing test's message): the link, the drawn z, the crosses' script."""
+    return f"{page.evaluate(PAGE_STATE)}; sliders {slider_values(page)}"
+
+
 def settled_z(page) -> list[float]:
     """z once the page has stopped changing (no slider reporting an old value pulls it back)."""
     wait_idle(page)
@@ -241,6 +255,7 @@ WATCH_IMAGE = (
       caption: img.nextElementSibling.textContent,
       faded: document.querySelector('[data-testid="nearest-images"]').style.opacity,
       nearest: NEAREST(),
+      link: new URLSearchParams(location.search).get('z'),
     };
     observer.disconnect();
   });
@@ -301,6 +316,7 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     page.keyboard.press("ArrowRight")
     first = first_change(page)
     assert first["dataZ"] == "0.5000,0.0000" and first["caption"] == "z = (+0.55, +0.00)"
+    assert first["link"] == "0.550,0.000"  # the link is the z the page shows
     page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.5500,0.0000'")
     wait_idle(page)
     assert page.evaluate(PIXEL_GAP, [first["src"], image_src(page)]) <= 1
@@ -322,6 +338,7 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     released = page.evaluate("() => window.__latentPad.get().snapshot().z")
     assert first["dataZ"] == "0.5500,0.0000"
     assert first["caption"] == "z = ({:+.2f}, {:+.2f})".format(*released)
+    assert first["link"] == ",".join(f"{v:.3f}" for v in released)
     assert first["faded"] == ""
     page.wait_for_function(
         f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
@@ -423,7 +440,12 @@ def test_twenty_dimensions_in_the_browser(page, server):
     )
     wait_idle(page)
     z = settled_z(page)  # every press counted, and the thumb, the pad and the link agree
-    assert z[off_plane] == pytest.approx(0.5, abs=1e-3)
+    assert z[off_plane] == pytest.approx(0.5, abs=1e-3), page_state(page)
+    page.wait_for_function(  # and the server has drawn it: no run that the steps asked for was lost
+        f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
+        arg=",".join(f"{v:.4f}" for v in z),
+        timeout=30_000,
+    )
     assert slider_values(page)[off_plane] == pytest.approx(0.5, abs=1e-6)
     assert page.evaluate("() => window.__latentPad.get().snapshot().z") == pytest.approx(z, abs=1e-3)
     # the views were sent again (the manifold's picture changed): the scatter drawn anew has its cross

@@ -19,8 +19,9 @@
 // nearest test images are found here too when the page holds the model's atlas (explorer/ui/atlas.py:
 // μ of the test set and the images as one sprite); without it they are faded as out of date.
 //
-// The address bar's link follows the server's z here too (data.link): a link change sent by the
-// server costs every browser a history entry and a redraw of the whole page, on every step.
+// The address bar's link follows the z shown here too: the page's own answer's, then the server's
+// (data.link). A link change sent by the server costs every browser a history entry and a redraw
+// of the whole page, on every step.
 //
 // Test hook: window.__zMarks.last (the latest data), .applied (how many were applied),
 // .local (the z answered here and not yet by the server, or null), .localApplied (how many),
@@ -368,7 +369,11 @@ function answerHere(z) {
   if (data.manifold) moveManifold(manifoldMark(z, local));
   if (data.scatter) moveScatters();
   fadeNearest(!(nearest && showNearest(atlas, nearest)));
+  followLink(linkZ(z)); // the link is what the page shows, before the server has answered
 }
+
+// z as explorer.ui.common.format_z writes it for the link: 3 decimals, no "-0.000".
+const linkZ = (z) => Array.from(z, (v) => v.toFixed(3).replace(/^-0\.000$/, "0.000")).join(",");
 
 // The z answered here, again: React has drawn an older answer of the server's over it.
 function showLocal() {

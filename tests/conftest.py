@@ -153,10 +153,3 @@ def no_data(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "user_models"))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data-here"))
     return folder
-
-
-def move_z_slider(at, model_key: str, i: int, value: float):
-    """Move the Explore page's z slider i and send the sliders' form, as the page does once the
-    sliders settle (explore_view.sync_key); returns the AppTest after the run."""
-    at.slider(key=f"zslider::{model_key}::{i}").set_value(value)
-    return at.button(key=f"zsync::{model_key}").click().run()

@@ -17,7 +17,7 @@ from explorer.ui import explore_view
 from explorer.ui.atlas import unpack_atlas
 from explorer.ui.widgets import Encoded
 
-from .conftest import REPO, move_z_slider
+from .conftest import REPO
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -118,7 +118,7 @@ def test_the_page_gets_the_test_set_once_for_its_own_nearest_images(shipped):
     np.testing.assert_array_equal(atlas.labels, ckpt.encoded.labels.numpy())
     assert marks(at)["local"]["atlas"] == atlas.header["id"]
     assert atlas.header["names"] == list(ckpt.dataset.class_names)
-    move_z_slider(at, Z2, 0, 1.0)
+    at.slider(key=f"zslider::{Z2}::0").set_value(1.0).run()
     assert not at.exception
     assert marks(at)["local"]["atlas"] == atlas.header["id"]
     assert atlas_bytes(at) == [data]  # still on the page, the same
@@ -136,7 +136,7 @@ def test_without_the_data_set_there_is_no_atlas(no_data):
 def test_a_slider_moves_z_and_every_view_follows(shipped):
     at = open_explore()
     before_image, before_marker = current_image(at), marker_position(at)
-    move_z_slider(at, Z2, 0, 1.5)
+    at.slider(key=f"zslider::{Z2}::0").set_value(1.5).run()
     assert not at.exception
     np.testing.assert_allclose(z_of(at), [1.5, 0.0])
     assert current_image(at) != before_image
@@ -151,7 +151,7 @@ def test_a_slider_moves_z_and_every_view_follows(shipped):
     assert (moved["manifold"]["mark"]["left"], moved["manifold"]["mark"]["top"]) == pytest.approx((left, top), abs=1e-3)
     assert moved["pad"] == f"pad::{Z2}" and moved["ack"] == 0
     assert moved["scatter"]["plane"] == scatter_spec(at)["layout"]["meta"]["plane"]
-    move_z_slider(at, Z2, 0, 5.0)  # beyond the grid's ±range
+    at.slider(key=f"zslider::{Z2}::0").set_value(5.0).run()  # beyond the grid's ±range
     assert marks(at)["manifold"]["mark"] is None
     assert 'manifold-off-grid" style="display:block;' in html_with(at, "manifold")
     assert at.query_params["z"] in ("5.000,0.000", ["5.000,0.000"])  # the share link follows
@@ -187,7 +187,7 @@ def test_the_browser_gets_what_it_needs_to_answer_a_step_itself(shipped):
 
 def test_reset_and_prior_buttons(shipped):
     at = open_explore()
-    move_z_slider(at, Z2, 1, -2.0)
+    at.slider(key=f"zslider::{Z2}::1").set_value(-2.0).run()
     at.button(key="explore_reset").click().run()
     np.testing.assert_allclose(z_of(at), [0.0, 0.0])
     at.button(key="explore_prior").click().run()
@@ -221,7 +221,7 @@ def test_twenty_dimensions_plane_axes_and_projections(shipped):
         f"z{str(i).translate(str.maketrans('0123456789', '₀₁₂₃₄₅₆₇₈₉'))}" for i in range(1, 21)
     ]
     image = html_with(at, "manifold")
-    move_z_slider(at, Z20, 7, 2.0)  # not a plane coordinate: the manifold changes
+    at.slider(key=f"zslider::{Z20}::7").set_value(2.0).run()  # not a plane coordinate: the manifold changes
     assert html_with(at, "manifold") != image
     assert "the other coordinates come from the sliders" in captions(at)
 
@@ -261,7 +261,7 @@ def test_manifold_settings(shipped):
 def test_conv_model_opens(shipped):
     at = open_explore("shipped:digits-conv-z2")
     assert "Latent space of **digits-conv-z2**" in at.markdown[0].value
-    move_z_slider(at, "shipped:digits-conv-z2", 1, -1.0)
+    at.slider(key="zslider::shipped:digits-conv-z2::1").set_value(-1.0).run()
     assert not at.exception
     assert "z = (+0.00, -1.00)" in html_with(at, "current-z-image")
 
@@ -332,13 +332,14 @@ def test_projections_place_z_on_their_plane():
         explore_view.make_projection(mu, "umap", (0, 1), 0)
 
 
-def test_a_slider_showing_what_the_server_drew_is_not_a_move():
-    moved = explore_view.moved_slider
-    assert not moved(0.0, shown=0.0)  # z moved elsewhere; the form still carries what was drawn
-    assert moved(0.05, shown=0.0)  # a real move
-    assert moved(0.0, shown=None)  # never drawn yet
-    assert not moved(5.0, shown=5.0)  # z beyond the slider (7.5): it shows its end, and z stays
-    assert not moved(0.3, shown=float(np.float32(0.3)))  # shown as float32, sent back as float64
+def test_a_slider_repeating_what_it_showed_is_not_a_move():
+    stale = explore_view.is_stale_report
+    assert stale(0.0, shown=0.0, current=1.3)  # z moved elsewhere; the browser still shows 0
+    assert not stale(0.05, shown=0.0, current=1.3)  # a real move
+    assert not stale(1.3, shown=1.3, current=1.3)  # nothing to restore
+    assert not stale(0.0, shown=None, current=1.3)  # never drawn yet
+    assert not stale(5.0, shown=5.0, current=7.5)  # beyond the slider: it shows its end
+    assert stale(0.3, shown=float(np.float32(0.3)), current=1.3)  # shown as float32, repeated as float64
 
 
 def test_a_slider_already_showing_z_is_not_written_again():

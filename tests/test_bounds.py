@@ -26,7 +26,7 @@ from explorer.ui import explore_view, train_view
 from explorer.ui.common import Z_LIMIT, clamp_z, parse_z
 from explorer.ui.pad import parse_release
 
-from .conftest import REPO, move_z_slider
+from .conftest import REPO
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -170,7 +170,7 @@ def test_explore_widgets_sent_out_of_range_stay_in_range(shipped):
     assert not at.exception
     assert explore_view.LIMIT_BOUNDS[0] <= at.slider(key=f"explore_range::{Z2}").value <= explore_view.LIMIT_BOUNDS[1]
     for value in (1e12, -math.inf, math.nan):
-        move_z_slider(at, Z2, 0, value)
+        at.slider(key=f"zslider::{Z2}::0").set_value(value).run()
         assert not at.exception, at.exception
         assert np.all(np.abs(z_of(at)) <= explore_view.SLIDER_LIMIT)
         assert np.all(np.isfinite(z_of(at)))

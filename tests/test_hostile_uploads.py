@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.ui import common, registry
 
-from .conftest import REPO, move_z_slider
+from .conftest import REPO
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -158,7 +158,7 @@ def test_a_hostile_upload_is_refused_with_the_loaders_message_and_the_page_keeps
 
     # ...and the page still works with it: a slider moves z and the decoded image follows
     image_before = [m.value for m in at.markdown if 'data-testid="current-z-image"' in m.value]
-    move_z_slider(at, Z2, 0, 1.5)
+    at.slider(key=f"zslider::{Z2}::0").set_value(1.5).run()
     assert not at.exception, at.exception
     assert at.session_state[f"z::{Z2}"][0] == pytest.approx(1.5)
     image_after = [m.value for m in at.markdown if 'data-testid="current-z-image"' in m.value]

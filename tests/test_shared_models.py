@@ -21,7 +21,7 @@ from explorer import checkpoints, elbo_lab, latent, metrics
 from explorer.pad_export import export_decoder, pack_decoder
 from explorer.ui import common, registry
 
-from .conftest import REPO, move_z_slider
+from .conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -112,7 +112,7 @@ def test_page_runs_of_several_sessions_leave_the_apps_cached_model_unchanged(shi
         sessions.append(at)
     explore = sessions[0]
     for value in (1.5, -2.0, 0.25):
-        move_z_slider(explore, key, 0, value)
+        explore.slider(key=f"zslider::{key}::0").set_value(value).run()
         assert not explore.exception, explore.exception
     explore.button(key="explore_prior").click().run()
     sessions[1].button(key="gen_prior_reseed").click().run()

@@ -267,27 +267,28 @@ def _move_z_from_selection(loaded: Loaded, z: np.ndarray) -> None:
     _rerun_z()  # the button sits in the selection fragment; the z panel moves the crosses
 
 
-def _on_sliders(loaded: Loaded) -> None:
-    """The sliders' form was sent (the page sends it once they settle): take the moved ones."""
+def _on_slider(loaded: Loaded, i: int) -> None:
+    key = slider_key(loaded, i)
+    value = float(st.session_state[key])
     z = get_z(loaded)
-    moved = False
-    for i in range(loaded.latent_dim):
-        key = slider_key(loaded, i)
-        value = st.session_state.get(key)
-        if isinstance(value, (int, float)) and moved_slider(float(value), shown=st.session_state.get(_shown_key(key))):
-            z[i] = float(value)
-            moved = True
-    if moved:
-        set_z(loaded, z, link=False)  # the crosses' script puts z into the link (_marks)
+    if is_stale_report(value, shown=st.session_state.get(_shown_key(key)), current=float(z[i])):
+        st.session_state[key] = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))  # keep what z says
+        return
+    z[i] = value
+    set_z(loaded, z, link=False)  # the crosses' script puts z into the link (_marks)
 
 
-def moved_slider(value: float, *, shown: float | None) -> bool:
-    """Whether a slider's sent value is a user's move: other than what the server last drew.
+def is_stale_report(value: float, *, shown: float | None, current: float) -> bool:
+    """A slider 'change' that is only the browser repeating what it last showed.
 
-    z can change while the sliders are not redrawn (a release on the pad, a button in another
-    fragment); until they are, the form carries the old values, which are not moves.
+    z can change while a slider's fragment is not redrawn (a release on the pad, a button in
+    another fragment); until it is, any request from the browser carries the old slider value,
+    which Streamlit reports as a change. A real move gives a value other than the one shown.
     """
-    return shown is None or abs(value - shown) > 1e-6
+    if shown is None:
+        return False
+    clipped = float(np.clip(current, -SLIDER_LIMIT, SLIDER_LIMIT))
+    return abs(value - shown) <= 1e-6 and abs(clipped - value) > 1e-6
 
 
 def _shown_key(key: str) -> str:
@@ -304,16 +305,7 @@ def slider_key(loaded: Loaded, i: int) -> str:
 
 def slider_class(loaded: Loaded, i: int) -> str:
     """The CSS class Streamlit gives the slider's element container (its key, other characters as '-')."""
-    return key_class(slider_key(loaded, i))
-
-
-def sync_key(loaded: Loaded) -> str:
-    """The sliders' form's send button (hidden: the page presses it once the sliders settle)."""
-    return f"zsync::{loaded.key}"
-
-
-def key_class(key: str) -> str:
-    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", slider_key(loaded, i).strip())
 
 
 def selection_key(loaded: Loaded) -> str:
@@ -444,7 +436,6 @@ def local_answer(loaded: Loaded, plane: PlaneSettings, grid: np.ndarray, proj: P
         projection = {"mode": proj.mode}
     return {
         "sliders": [slider_class(loaded, i) for i in range(loaded.latent_dim)],
-        "sync": key_class(sync_key(loaded)),
         "limit": SLIDER_LIMIT,
         "dims": list(plane.dims),
         "grid": {"anchors": anchors.tolist(), "steps": steps.tolist()},
@@ -525,9 +516,7 @@ def _sliders(loaded: Loaded, z: np.ndarray) -> None:
     d = len(z)
     per_row = 2 if d <= 2 else 4 if d <= 4 else 5 if d <= 20 else 8
     slider_area, button_area = st.columns([6, 1.3], gap="medium")
-    # In a form: a step reruns nothing. The page answers it itself (explorer/ui/marks_assets/marks.js)
-    # and sends the form once the sliders settle, so the server's z, picture and nearest images follow.
-    with slider_area, st.form(f"explore-sliders::{loaded.key}", border=False, enter_to_submit=False):
+    with slider_area:
         for start in range(0, d, per_row):
             columns = st.columns(per_row)
             for i in range(start, min(start + per_row, d)):
@@ -543,12 +532,13 @@ def _sliders(loaded: Loaded, z: np.ndarray) -> None:
                     step=SLIDER_STEP,
                     format="%.2f",
                     key=key,
+                    on_change=_on_slider,
+                    args=(loaded, i),
                 )
         beyond = [i for i in range(d) if abs(z[i]) > SLIDER_LIMIT]
         if beyond:
             shown = ", ".join(f"{z_label(i)} = {z[i]:+.2f}" for i in beyond)
             st.caption(f"Beyond the sliders' ±{SLIDER_LIMIT:g}: {shown} (kept as is until a slider moves).")
-        st.form_submit_button("Decode on the server", key=sync_key(loaded), on_click=_on_sliders, args=(loaded,))
     with button_area:
         st.button(
             "Reset to 0",

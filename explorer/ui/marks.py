@@ -26,11 +26,7 @@ import streamlit as st
 _component = st.components.v2.component(
     "explorer_z_marks",
     html='<span class="explorer-z-marks"></span>',
-    # hidden: this element, and the z sliders' send button (the script presses it; explore_view.sync_key)
-    css=(
-        'div[data-testid="stElementContainer"]:has(.explorer-z-marks),\n'
-        'div[data-testid="stElementContainer"][class*="st-key-zsync--"] {\n  display: none;\n}\n'
-    ),
+    css='div[data-testid="stElementContainer"]:has(.explorer-z-marks) {\n  display: none;\n}\n',
     js=(Path(__file__).with_name("marks_assets") / "marks.js").read_text(encoding="utf-8"),
     isolate_styles=False,
 )

@@ -192,24 +192,13 @@ def page_state(page) -> str:
 
 
 def settled_z(page) -> list[float]:
-    """z once the page has stopped changing (no slider reporting an old value pulls it back) and
-    the server has drawn it (the sliders tell it once they settle)."""
+    """z once the page has stopped changing (no slider reporting an old value pulls it back)."""
     wait_idle(page)
     first = link_z(page)
     page.wait_for_timeout(1500)
     wait_idle(page)
     assert link_z(page) == first
-    page.wait_for_function(SERVER_DREW_LINK, timeout=30_000)
-    wait_idle(page)
     return first
-
-
-# Whether the server's image is of the link's z (to the link's 3 decimals).
-SERVER_DREW_LINK = """() => {
-  const drawn = document.querySelector('img[data-testid="current-z-image"]').getAttribute('data-z').split(',').map(Number);
-  const link = new URLSearchParams(location.search).get('z').split(',').map(Number);
-  return drawn.length === link.length && drawn.every((v, i) => Math.abs(v - link[i]) <= 6e-4);
-}"""
 
 
 def test_a_prior_sample_and_a_pad_release_move_every_slider_and_stay(page, server):
@@ -388,9 +377,8 @@ def test_without_the_data_set_the_nearest_images_wait_for_the_server(page, tmp_p
 
 
 def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, server):
-    """Twelve presses without waiting: the page answers each, the server is told once they settle,
-    and no answer pulls the thumb back (z is float32: 0.3 came back as 0.30000001, a 'new' value
-    Streamlit sent to the thumb)."""
+    """Twelve presses without waiting: runs overlap, and none of their answers may pull the thumb
+    back (z is float32: 0.3 came back as 0.30000001, a 'new' value Streamlit sent to the thumb)."""
     open_explore(page, server)
     # every caption the image shows on the way, as it would be painted (after the page's own fixes)
     page.evaluate(
@@ -416,8 +404,7 @@ def test_quick_key_presses_all_count_and_the_thumb_stays_where_it_went(page, ser
     assert page.locator(IMAGE).get_attribute("data-z") == "0.6000,0.0000"
     assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.60, +0.00)"
     assert page.evaluate("() => window.__zMarks.local") is None
-    assert page.evaluate("() => window.__zMarks.syncs") == 1  # the server was told once, after the last press
-    # and never went back to an older step on the way
+    # and never went back to an older step on the way, though the server answered each in turn
     shown = [float(re.match(r"z = \(([+-][\d.]+),", c).group(1)) for c in page.evaluate("() => window.__captions")]
     assert shown == sorted(shown) and shown[-1] == 0.6, shown
 

@@ -16,8 +16,6 @@
 // shown as the current image, and the crosses move; a release on the pad does the same. The
 // server's answer (its own decode, the nearest test images) follows. Until it has caught up with
 // what the sliders show, an older answer does not pull the image and the crosses back. The
-// sliders sit in a form, so a step costs the server and the page no run at all: the form is
-// sent once they settle (scheduleSync), and the server's answer follows that. The
 // nearest test images are found here too when the page holds the model's atlas (explorer/ui/atlas.py:
 // μ of the test set and the images as one sprite); without it they are faded as out of date.
 //
@@ -27,8 +25,7 @@
 //
 // Test hook: window.__zMarks.last (the latest data), .applied (how many were applied),
 // .local (the z answered here and not yet by the server, or null), .localApplied (how many),
-// .atlas (the atlas held: its id, n, d, and its sprite once the browser has read it), .syncs
-// (how many times the sliders' form was sent).
+// .atlas (the atlas held: its id, n, d, and its sprite once the browser has read it).
 
 const NS = (window.__zMarks ??= {
   last: null,
@@ -41,15 +38,10 @@ const NS = (window.__zMarks ??= {
   userSlider: -1,
   listening: false,
   atlas: null,
-  syncTimer: null,
-  syncPending: false,
-  syncs: 0,
 });
 // A change of the slider the user last touched, this soon after the touch, is the user's (and
 // only while nothing else was touched since: the server moves every slider after a pad release).
 const USER_MS = 1000;
-const SYNC_MS = 1500; // the sliders still this long: the server is told their z
-const OFF_PLANE_SYNC_MS = 150;
 const LOCAL_MS = 8000; // a z answered here waits this long at most for the server to catch up
 const CROSS =
   '<svg viewBox="0 0 22 22" width="22" height="22" aria-hidden="true">' +
@@ -421,29 +413,6 @@ function answerSliders(values) {
   if (changed) answerHere(z);
 }
 
-// The sliders sit in a form: a step reruns nothing on the server. Once they have been still for
-// SYNC_MS (at once for a coordinate off the views' plane: their pictures are drawn at it), or
-// the user turns to anything else, the form is sent, and the server's z catches up.
-function scheduleSync(i) {
-  const local = NS.last && NS.last.local;
-  if (!local || !local.sync) return;
-  clearTimeout(NS.syncTimer);
-  const offPlane = local.dims.length > 0 && !local.dims.includes(i);
-  NS.syncTimer = setTimeout(syncNow, offPlane ? OFF_PLANE_SYNC_MS : SYNC_MS);
-  NS.syncPending = true;
-}
-
-function syncNow() {
-  clearTimeout(NS.syncTimer);
-  if (!NS.syncPending) return;
-  const local = NS.last && NS.last.local;
-  const button = local && local.sync && document.querySelector(`.${local.sync} button`);
-  if (!button) return;
-  NS.syncPending = false;
-  NS.syncs += 1;
-  button.click();
-}
-
 function onSliderChange(records) {
   const data = NS.last;
   const local = data && data.local;
@@ -455,7 +424,6 @@ function onSliderChange(records) {
     if (value !== null) values.set(i, value);
   }
   answerSliders(values);
-  for (const i of values.keys()) scheduleSync(i);
 }
 
 // An arrow key on a slider: answer at once with the value the key will give (one step; the
@@ -471,7 +439,6 @@ function onSliderKey(event, i) {
   if (!(step > 0) || ![value, low, high].every(Number.isFinite)) return;
   const next = Math.round((value + ARROWS[event.key] * step - low) / step) * step + low;
   answerSliders(new Map([[i, Math.min(high, Math.max(low, Number(next.toFixed(10))))]]));
-  scheduleSync(i);
 }
 
 function listen() {
@@ -488,12 +455,10 @@ function listen() {
       return;
     }
     if (event.type === "pointermove") return;
-    syncNow(); // the user turns elsewhere: the server learns the sliders' z first
     NS.userAt = -Infinity; // the user went elsewhere: the sliders' next changes are the server's
     if (event.type === "pointerdown" && !event.target.closest?.('[data-testid="latent-pad"]')) NS.local = null;
   };
   for (const type of ["keydown", "pointerdown", "pointermove"]) document.addEventListener(type, touched, true);
-  document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && syncNow());
   // The server's picture of an older z (React draws it before this element's data arrives):
   // back to the newer one before it is painted.
   new MutationObserver(() => {

@@ -179,6 +179,9 @@ _follow_component = st.components.v2.component(
 )
 
 
+_FOLLOW_COUNT = "_follow_requests"  # session state: the follow requests made so far
+
+
 def follow(key: str, token: str, *, active: bool, then) -> None:
     """Run `then` (a callback, e.g. a keyed st.rerun of another fragment) right after this run
     reaches the browser, when `active` (once: the browser fires each request once).
@@ -193,6 +196,3 @@ def follow(key: str, token: str, *, active: bool, then) -> None:
         st.session_state[_FOLLOW_COUNT] = count
         token = f"{token}#{count}"
     _follow_component(key=key, data={"key": key, "token": token, "active": bool(active)}, on_go_change=then)
-
-
-_FOLLOW_COUNT = "_follow_requests"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from explorer.ui.common import format_z
+from explorer.ui.explore_view import z_token
 from tests.browser.conftest import StreamlitServer, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -338,11 +340,11 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     released = page.evaluate("() => window.__latentPad.get().snapshot().z")
     assert first["dataZ"] == "0.5500,0.0000"
     assert first["caption"] == "z = ({:+.2f}, {:+.2f})".format(*released)
-    assert first["link"] == ",".join(f"{v:.3f}" for v in released)
+    assert first["link"] == format_z(released)
     assert first["faded"] == ""
     page.wait_for_function(
         f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
-        arg=",".join(f"{v:.4f}" for v in released),
+        arg=z_token(released),
         timeout=30_000,
     )
     wait_idle(page)
@@ -443,7 +445,7 @@ def test_twenty_dimensions_in_the_browser(page, server):
     assert z[off_plane] == pytest.approx(0.5, abs=1e-3), page_state(page)
     page.wait_for_function(  # and the server has drawn it: no run that the steps asked for was lost
         f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
-        arg=",".join(f"{v:.4f}" for v in z),
+        arg=z_token(z),
         timeout=30_000,
     )
     assert slider_values(page)[off_plane] == pytest.approx(0.5, abs=1e-6)
@@ -503,7 +505,7 @@ def test_a_pad_release_right_after_a_slider_step_is_not_taken_back_by_the_slider
     released = page.evaluate("() => window.__latentPad.get().snapshot().z")
     page.wait_for_function(
         f"z => document.querySelector('{IMAGE}').getAttribute('data-z') === z",
-        arg=",".join(f"{v:.4f}" for v in released),
+        arg=z_token(released),
         timeout=30_000,
     )
     wait_idle(page)

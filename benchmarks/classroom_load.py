@@ -559,6 +559,40 @@ def _stats(values: list[float]) -> dict:
     }
 
 
+def median_ratio_ci(
+    numerator: list[float], denominator: list[float], *, reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
+    """A bootstrap interval for median(numerator) / median(denominator): both samples resampled with
+    replacement, each on its own, `reps` times. It covers the spread of the changes within this
+    run only; how much a whole round moves (the machine's other work) shows in the per-round
+    ratios beside it. None when either sample is empty."""
+    if not numerator or not denominator:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(reps):
+        top = statistics.median(rng.choices(numerator, k=len(numerator)))
+        bottom = statistics.median(rng.choices(denominator, k=len(denominator)))
+        if bottom > 0:
+            ratios.append(top / bottom)
+    if not ratios:
+        return None
+    ratios.sort()
+    tail = (1.0 - level) / 2
+    low = ratios[int(tail * (len(ratios) - 1))]
+    high = ratios[int(round((1.0 - tail) * (len(ratios) - 1)))]
+    return round(low, 2), round(high, 2)
+
+
+def round_medians(records: list[dict], key: str = "ms") -> dict[int, float]:
+    """The median of `key` over each round's records that have it, by round number."""
+    by_round: dict[int, list[float]] = {}
+    for r in records:
+        if r.get(key) is not None:
+            by_round.setdefault(r["round"], []).append(r[key])
+    return {n: round(statistics.median(v), 1) for n, v in sorted(by_round.items())}
+
+
 def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float, server_pid: int) -> dict:
     records = [r for rnd in rounds for r in rnd["records"]]
     answered = [r for r in records if r["server_ms"] is not None]  # the server's answer is on the page
@@ -574,6 +608,8 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         # until the page shows the answer (for Explore, its own decode of the new z, first)
         "all": _stats([r["ms"] for r in shown]),
         **by_kind,
+        "median_ms_per_round": round_medians(records),
+        "shown_ms": [r["ms"] for r in shown],  # every change's, for the ratio's interval (verdict)
         "shown_first_by_page": {kind: sum(r["first"] == "page" for r in shown if r["kind"] == kind) for kind in kinds},
         # until the page shows the server's answer (the server's decode and the nearest test images)
         "server_all": _stats([r["server_ms"] for r in answered]),
@@ -741,6 +777,15 @@ def verdict(results: dict) -> dict:
         if app["socket_all"]["median_ms"] and floor["socket_all"]["median_ms"]:
             out["ratio_median_socket"] = round(app["socket_all"]["median_ms"] / floor["socket_all"]["median_ms"], 2)
             out["ratio_p95_socket"] = round(app["socket_all"]["p95_ms"] / floor["socket_all"]["p95_ms"], 2)
+        interval = median_ratio_ci(app["shown_ms"], floor["shown_ms"])
+        if interval is not None:
+            out["ratio_median_all_ci95"] = list(interval)
+        per_round = [
+            round(app["median_ms_per_round"][n] / floor["median_ms_per_round"][n], 2)
+            for n in app["median_ms_per_round"]
+            if n in floor["median_ms_per_round"] and floor["median_ms_per_round"][n] > 0
+        ]
+        out["ratio_median_all_per_round"] = per_round
         # what a student waits for after a step: the new image
         out["latency_within_target"] = out.get("ratio_median_all", 99) <= RATIO_TARGET
         # the server's full answer (its decode, the nearest test images)
@@ -793,7 +838,8 @@ def table(results: dict) -> str:
         rows.append("")
         rows.append(
             f"Explore / two-slider app, until the new image is shown: median {v['ratio_median_all']}x, "
-            f"p95 {v['ratio_p95_all']}x over all changes; sliders alone: median {v.get('ratio_median_slider')}x, "
+            f"p95 {v['ratio_p95_all']}x over all changes (bootstrap 95 % interval of the median's ratio "
+            f"{v.get('ratio_median_all_ci95')}; each round on its own: {v.get('ratio_median_all_per_round')}); sliders alone: median {v.get('ratio_median_slider')}x, "
             f"p95 {v.get('ratio_p95_slider')}x (target <= {RATIO_TARGET}x). Until the server's answer is shown: "
             f"median {v.get('ratio_median_server')}x, p95 {v.get('ratio_p95_server')}x; until its message reaches "
             f"the page (without drawing it): median {v.get('ratio_median_socket')}x, p95 {v.get('ratio_p95_socket')}x."

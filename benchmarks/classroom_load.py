@@ -546,11 +546,16 @@ async def run_round(
     }
 
 
+def _order_stat(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted values: the one at the nearest rank."""
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def _stats(values: list[float]) -> dict:
     if not values:
         return {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    p95 = _order_stat(ordered, 0.95)
     return {
         "n": len(ordered),
         "median_ms": round(statistics.median(ordered), 1),
@@ -579,9 +584,7 @@ def median_ratio_ci(
         return None
     ratios.sort()
     tail = (1.0 - level) / 2
-    low = ratios[int(tail * (len(ratios) - 1))]
-    high = ratios[int(round((1.0 - tail) * (len(ratios) - 1)))]
-    return round(low, 2), round(high, 2)
+    return round(_order_stat(ratios, tail), 2), round(_order_stat(ratios, 1.0 - tail), 2)
 
 
 def round_medians(records: list[dict], key: str = "ms") -> dict[int, float]:

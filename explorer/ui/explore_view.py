@@ -11,7 +11,8 @@ The views themselves (a 10,000-point figure, the manifold's picture, the pad's s
 again only when their pictures change: for a latent of more than two coordinates, when a
 coordinate off the plane moves (explorer.ui.widgets.follow starts them after the image). Derived
 arrays and the figures' static parts are cached by model version, so a step costs a decode, a
-nearest-neighbour search and a few small messages.
+nearest-neighbour search and a few small messages. While the server works, the z panel and the
+views do not fade as Streamlit's rerunning elements do: they already show the new z.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ IMAGE_PX = 150  # the server's decode of the current z, in CSS pixels
 MANIFOLD_PX = 400  # the manifold's largest width, in CSS pixels
 PAD_PX = 340  # the pad's plane; its own decoded image sits beside it
 
+# The containers the fragments draw into. Streamlit fades a fragment's elements to grey while it
+# reruns (after half a second). The page has answered a step in these already, so the fade would
+# grey out what is current, and under a class's load, when the server takes that long, each
+# browser would draw a frame per tick of it. NO_FADE_STYLE leaves them as they are.
+SLOT_PAD, SLOT_MANIFOLD, SLOT_Z, SLOT_SCATTER = "explore-pad", "explore-manifold", "explore-z-panel", "explore-scatter"
+NO_FADE_STYLE = (
+    "<style>"
+    + ", ".join(f'.st-key-{slot} [data-stale="true"]' for slot in (SLOT_PAD, SLOT_MANIFOLD, SLOT_Z, SLOT_SCATTER))
+    + " { opacity: 1 !important; transition: none !important; }</style>"
+)
 FRAG_Z = "explore-z"  # the decoded image, its nearest test images, the sliders, the crosses' moves
 FRAG_VIEWS = "explore-views"  # the pad, the manifold and the scatter
 FRAG_SELECTION = "explore-selection"  # the selected test images
@@ -514,50 +525,48 @@ def _manifold(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.
 def _sliders(loaded: Loaded, z: np.ndarray) -> None:
     """One slider per latent coordinate (A4), with reset and prior-sample buttons beside them."""
     d = len(z)
-    per_row = 2 if d <= 2 else 4 if d <= 4 else 5 if d <= 20 else 8
-    slider_area, button_area = st.columns([6, 1.3], gap="medium")
-    with slider_area:
-        for start in range(0, d, per_row):
-            columns = st.columns(per_row)
-            for i in range(start, min(start + per_row, d)):
-                key = slider_key(loaded, i)
-                value = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))
-                if not slider_shows(st.session_state.get(key), value):
-                    st.session_state[key] = value
-                st.session_state[_shown_key(key)] = value  # what the browser will show
-                columns[i - start].slider(
-                    z_label(i),
-                    min_value=-SLIDER_LIMIT,
-                    max_value=SLIDER_LIMIT,
-                    step=SLIDER_STEP,
-                    format="%.2f",
-                    key=key,
-                    on_change=_on_slider,
-                    args=(loaded, i),
-                )
-        beyond = [i for i in range(d) if abs(z[i]) > SLIDER_LIMIT]
-        if beyond:
-            shown = ", ".join(f"{z_label(i)} = {z[i]:+.2f}" for i in beyond)
-            st.caption(f"Beyond the sliders' ±{SLIDER_LIMIT:g}: {shown} (kept as is until a slider moves).")
-    with button_area:
-        st.button(
-            "Reset to 0",
-            key="explore_reset",
-            icon=":material/restart_alt:",
-            on_click=_move_z,
-            args=(loaded, np.zeros(d, dtype=np.float32)),
-            help="z = 0, the prior's mean",
-            width="stretch",
+    # One flex row, a single block: a step redraws every block of the page (not its elements) three
+    # times in the browser (the run's start, its elements, its end), and each of st.columns'
+    # columns is a block. The sliders wrap onto more rows for a larger latent.
+    width = "stretch" if d <= 2 else 170 if d <= 10 else 130
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    for i in range(d):
+        key = slider_key(loaded, i)
+        value = float(np.clip(z[i], -SLIDER_LIMIT, SLIDER_LIMIT))
+        if not slider_shows(st.session_state.get(key), value):
+            st.session_state[key] = value
+        st.session_state[_shown_key(key)] = value  # what the browser will show
+        row.slider(
+            z_label(i),
+            min_value=-SLIDER_LIMIT,
+            max_value=SLIDER_LIMIT,
+            step=SLIDER_STEP,
+            format="%.2f",
+            key=key,
+            on_change=_on_slider,
+            args=(loaded, i),
+            width=width,
         )
-        st.button(
-            "Prior sample",
-            key="explore_prior",
-            icon=":material/casino:",
-            on_click=_sample_prior,
-            args=(loaded,),
-            help="Draw z ~ N(0, I)",
-            width="stretch",
-        )
+    row.button(
+        "Reset to 0",
+        key="explore_reset",
+        icon=":material/restart_alt:",
+        on_click=_move_z,
+        args=(loaded, np.zeros(d, dtype=np.float32)),
+        help="z = 0, the prior's mean",
+    )
+    row.button(
+        "Prior sample",
+        key="explore_prior",
+        icon=":material/casino:",
+        on_click=_sample_prior,
+        args=(loaded,),
+        help="Draw z ~ N(0, I)",
+    )
+    beyond = [i for i in range(d) if abs(z[i]) > SLIDER_LIMIT]
+    if beyond:
+        shown = ", ".join(f"{z_label(i)} = {z[i]:+.2f}" for i in beyond)
+        st.caption(f"Beyond the sliders' ±{SLIDER_LIMIT:g}: {shown} (kept as is until a slider moves).")
 
 
 def _scatter(loaded: Loaded, plane: PlaneSettings, ms: ManifoldSettings, z: np.ndarray) -> None:
@@ -628,8 +637,8 @@ def _plane_controls(loaded: Loaded, enc: Encoded) -> PlaneSettings:
         return PlaneSettings("axes", (0, 1))
     k = loaded.key
     first, second = default_plane(enc.mu)
-    cols = st.columns([1, 1, 2.4, 1.4], vertical_alignment="bottom")
-    x = cols[0].selectbox(
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")  # one block, as in _sliders
+    x = row.selectbox(
         "Plane x",
         range(d),
         index=first,
@@ -637,12 +646,10 @@ def _plane_controls(loaded: Loaded, enc: Encoded) -> PlaneSettings:
         key=f"explore_x::{k}",
         help="The pad and the manifold move these two coordinates; the sliders set the others. "
         "They start as the two whose μ varies most over the test set.",
+        width=110,
     )
-    y = cols[1].selectbox("Plane y", range(d), index=second, format_func=z_label, key=f"explore_y::{k}")
-    if x == y:
-        y = (x + 1) % d
-        cols[1].caption(f"x and y must differ: using {z_label(y)}.")
-    mode = cols[2].segmented_control(
+    y = row.selectbox("Plane y", range(d), index=second, format_func=z_label, key=f"explore_y::{k}", width=110)
+    mode = row.segmented_control(
         "Scatter shows",
         list(PLANE_MODES),
         format_func=PLANE_MODES.get,
@@ -653,7 +660,7 @@ def _plane_controls(loaded: Loaded, enc: Encoded) -> PlaneSettings:
     mode = mode or "axes"
     tsne_points = TSNE_DEFAULT
     if mode == "tsne":
-        tsne_points = cols[3].number_input(
+        tsne_points = row.number_input(
             "t-SNE points",
             min_value=TSNE_BOUNDS[0],
             max_value=TSNE_BOUNDS[1],
@@ -661,23 +668,28 @@ def _plane_controls(loaded: Loaded, enc: Encoded) -> PlaneSettings:
             step=100,
             key=f"explore_tsne::{k}",
             help=f"A random subset of the test set ({TSNE_BOUNDS[0]}–{TSNE_BOUNDS[1]} points); larger takes longer.",
+            width=150,
         )
         tsne_points = int(clamp(tsne_points, *TSNE_BOUNDS))
+    if x == y:
+        y = (x + 1) % d
+        st.caption(f"Plane x and y must differ: using {z_label(y)} for y.")
     return PlaneSettings(mode, (int(x), int(y)), tsne_points)
 
 
 def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> ManifoldSettings:
     k = loaded.key
-    top = st.columns([0.9, 1.2, 1.6, 1.1], vertical_alignment="bottom")
-    n = top[0].number_input(
+    top = st.container(horizontal=True, vertical_alignment="bottom")  # one block, as in _sliders
+    n = top.number_input(
         "Grid N × N",
         min_value=GRID_BOUNDS[0],
         max_value=GRID_BOUNDS[1],
         value=GRID_DEFAULT,
         key=f"explore_grid::{k}",
         help=f"Decode an N × N grid ({GRID_BOUNDS[0]}–{GRID_BOUNDS[1]}).",
+        width=90,
     )
-    limit = top[1].slider(
+    limit = top.slider(
         "Range ±",
         min_value=LIMIT_BOUNDS[0],
         max_value=LIMIT_BOUNDS[1],
@@ -685,8 +697,9 @@ def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> M
         step=0.5,
         key=f"explore_range::{k}",
         help="The grid (and the pad) span [−range, +range] on both axes, in z units.",
+        width=120,
     )
-    spacing = top[2].segmented_control(
+    spacing = top.segmented_control(
         "Spacing",
         list(SPACINGS),
         format_func=SPACINGS.get,
@@ -695,7 +708,7 @@ def _manifold_controls(loaded: Loaded, enc: Encoded, dims: tuple[int, int]) -> M
         help="Gaussian: the N(0, 1) inverse CDF at evenly spaced probabilities (Kingma & Welling, figure 4), "
         "so each tile holds the same prior mass.",
     )
-    behind = top[3].toggle(
+    behind = top.toggle(
         "As map",
         key=f"explore_behind::{k}",
         help="Draw the manifold as a map under the pad's and the scatter's points, in z units.",
@@ -740,23 +753,24 @@ def render(loaded: Loaded) -> None:
         _z_panel(loaded, enc, None)
         return
 
+    st.html(NO_FADE_STYLE)
     plane = _plane_controls(loaded, enc)
     pad_col, manifold_col = st.columns([7, 4], gap="medium")
     with pad_col:
         a, b = z_label(plane.dims[0]), z_label(plane.dims[1])
         st.markdown(f"**Latent pad** · drag on the {a}–{b} plane; the digit is decoded in your browser")
-        pad_slot = st.container()
+        pad_slot = st.container(key=SLOT_PAD)
         ms = _manifold_controls(loaded, enc, plane.dims)  # the range and the map are the pad's too
     with manifold_col:
         st.markdown("**Manifold** · decodes on a grid over the plane")
-        manifold_slot = st.container()
+        manifold_slot = st.container(key=SLOT_MANIFOLD)
     st.markdown("**Current z** · one slider per coordinate; decoded in your browser at once, then on the server")
-    z_slot = st.container()
+    z_slot = st.container(key=SLOT_Z)
     scatter_col, side_col = st.columns([7, 5], gap="medium")
     with scatter_col:
         heading = {"axes": f"{a}–{b} plane", "pca": "PCA of μ", "tsne": "t-SNE of μ"}[plane.mode]
         st.markdown(f"**Encoded test set** · μ of q(z|x), coloured by class · {heading}")
-        scatter_slot = st.container()
+        scatter_slot = st.container(key=SLOT_SCATTER)
     with side_col:
         _selection(loaded, enc)
     _export(loaded, enc)

@@ -353,6 +353,50 @@ def test_a_step_is_answered_in_the_browser_first_then_by_the_server(page, server
     assert scatter_cross(page) == pytest.approx(released, abs=1e-4)
 
 
+# Holds the server's messages in the page: __holdMessages(ms, n) lets the next n through (the run's
+# start, which marks its elements as rerunning), then holds the rest for ms, as a loaded server would.
+HOLD_MESSAGES = """(() => {
+  const add = WebSocket.prototype.addEventListener;
+  const hold = { until: 0, pass: 0, queue: [], timer: null };
+  const flush = () => { hold.until = 0; hold.timer = null; for (const deliver of hold.queue.splice(0)) deliver(); };
+  window.__holdMessages = (ms, pass) => { hold.until = performance.now() + ms; hold.pass = pass; };
+  WebSocket.prototype.addEventListener = function (type, listener, options) {
+    if (type !== 'message') return add.call(this, type, listener, options);
+    return add.call(this, type, (event) => {
+      if (hold.until && hold.pass > 0) { hold.pass--; return listener.call(this, event); }
+      if (!hold.until && !hold.queue.length) return listener.call(this, event);
+      hold.queue.push(() => listener.call(this, event));
+      if (!hold.timer) hold.timer = setTimeout(flush, Math.max(0, hold.until - performance.now()));
+    }, options);
+  };
+})();"""
+
+RERUNNING = """() => Array.from(document.querySelectorAll('[data-stale="true"]'), (e) => [
+    !!e.closest('.st-key-explore-z-panel, .st-key-explore-pad, .st-key-explore-manifold, .st-key-explore-scatter'),
+    +getComputedStyle(e).opacity])"""
+
+
+def test_what_the_page_answered_itself_does_not_fade_while_the_server_catches_up(page, server):
+    """Streamlit fades a rerunning fragment's elements to grey after half a second. Under a class's
+    load the server's answer to a step takes that long, but the page has drawn the new z already:
+    the z panel and the views stay as they are (and the browsers are spared the fade's frames)."""
+    page.add_init_script(HOLD_MESSAGES)
+    open_explore(page, server)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").first.locator("input")
+    thumb.focus()
+    page.evaluate("window.__holdMessages(2500, 2)")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(1800)  # Streamlit's fade: over 1 s, after 0.5 s
+    rerunning = page.evaluate(RERUNNING)
+    assert len(rerunning) >= 4  # the z panel is rerunning: its image, sliders and buttons ...
+    assert all(inside for inside, _ in rerunning)  # ... and nothing else
+    assert [opacity for _, opacity in rerunning] == [1.0] * len(rerunning)  # none of it faded
+    assert page.locator(IMAGE).evaluate("e => e.nextElementSibling.textContent") == "z = (+0.05, +0.00)"
+    page.wait_for_function(f"() => document.querySelector('{IMAGE}').getAttribute('data-z') === '0.0500,0.0000'")
+    wait_idle(page)
+    assert page.evaluate(RERUNNING) == []
+
+
 def test_without_the_data_set_the_nearest_images_wait_for_the_server(page, tmp_path):
     """No MNIST files on disk: no atlas, so a step shows the page's own image at once and fades
     the nearest images (decoded codes) until the server's answer replaces them."""

@@ -648,6 +648,9 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         "floor_alongside": _stats(
             [r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None]
         ),
+        "floor_alongside_ms": [
+            r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None
+        ],
         "floor_alongside_unanswered": sum(r["server_ms"] is None for rnd in rounds for r in rnd["probe_records"]),
         "rounds": [{k: v for k, v in rnd.items() if k not in ("records", "probe_records")} for rnd in rounds],
     }
@@ -804,6 +807,9 @@ def verdict(results: dict) -> dict:
         out["ratio_median_server_vs_floor_alongside"] = round(
             apps["explore"]["server_all"]["median_ms"] / alongside["median_ms"], 2
         )
+        interval = median_ratio_ci(apps["explore"]["shown_ms"], apps["explore"].get("floor_alongside_ms", []))
+        if interval is not None:
+            out["ratio_median_all_vs_floor_alongside_ci95"] = list(interval)
     for name, a in apps.items():
         after = a["rss_after_leave_mb"]
         out[f"{name}_all_answered"] = a["unanswered"] == 0 and not a["sessions_not_opened"]
@@ -853,7 +859,8 @@ def table(results: dict) -> str:
             f"The two-slider app worked alongside the Explore class (same machine, same moment): median "
             f"{alongside['median_ms']} ms, p95 {alongside['p95_ms']} ms (n={alongside['n']}, "
             f"{apps['explore']['floor_alongside_unanswered']} unanswered); Explore / that: median "
-            f"{v['ratio_median_all_vs_floor_alongside']}x over all changes, "
+            f"{v['ratio_median_all_vs_floor_alongside']}x over all changes "
+            f"(bootstrap 95 % interval {v.get('ratio_median_all_vs_floor_alongside_ci95')}), "
             f"{v['ratio_median_slider_vs_floor_alongside']}x for sliders, "
             f"{v['ratio_median_server_vs_floor_alongside']}x for the server's answer."
         )

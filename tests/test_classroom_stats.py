@@ -1,11 +1,16 @@
 """The classroom benchmark's statistics (benchmarks/classroom_load.py): the interval it reports
-around the Explore / two-slider ratio, and the per-round medians beside it."""
+around the Explore / two-slider ratio, the per-round medians beside it, and the verdict's two
+comparisons (against a two-slider class, and against a two-slider session beside the Explore class)."""
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
+import pytest
+
+from benchmarks import classroom_load
 from benchmarks.classroom_load import median_ratio_ci, round_medians
 
 
@@ -43,3 +48,42 @@ def test_round_medians_take_each_rounds_answered_changes():
         {"round": 2, "ms": 100.0},
     ]
     assert round_medians(records) == {1: 20.0, 2: 100.0}
+
+
+def _app(shown: list[float], alongside: list[float] | None = None) -> dict:
+    stats = classroom_load._stats(shown)
+    app = {
+        "all": stats,
+        "slider": stats,
+        "server_all": stats,
+        "socket_all": stats,
+        "shown_ms": shown,
+        "median_ms_per_round": {1: stats["median_ms"]},
+        "unanswered": 0,
+        "sessions_not_opened": [],
+        "exceptions_on_pages": 0,
+        "page_errors": [],
+        "server_tracebacks": 0,
+        "rss_peak_mb": 900.0,
+        "rss_after_leave_mb": [900.0, 910.0],
+        "floor_alongside": classroom_load._stats(alongside or []),
+    }
+    if alongside is not None:
+        app["floor_alongside_ms"] = alongside
+    return app
+
+
+def test_the_verdict_compares_explore_with_both_floors_and_gives_each_ratio_an_interval():
+    rng = random.Random(3)
+    explore = [rng.lognormvariate(math.log(120), 0.3) for _ in range(240)]
+    minimal = [rng.lognormvariate(math.log(60), 0.3) for _ in range(240)]  # a class of its own: half as long
+    alongside = [rng.lognormvariate(math.log(120), 0.3) for _ in range(40)]  # beside the Explore class: as long
+    v = classroom_load.verdict({"apps": {"minimal": _app(minimal), "explore": _app(explore, alongside)}})
+    assert v["ratio_median_all"] == pytest.approx(2.0, rel=0.1)
+    low, high = v["ratio_median_all_ci95"]
+    assert 1.5 < low < v["ratio_median_all"] < high
+    assert v["latency_within_target"] is False
+    assert v["ratio_median_all_vs_floor_alongside"] == pytest.approx(1.0, rel=0.15)
+    low, high = v["ratio_median_all_vs_floor_alongside_ci95"]
+    assert low < 1.0 < high < classroom_load.RATIO_TARGET
+    assert v["explore_rss_flat_after_leaving"] and v["explore_peak_under_2gb"]

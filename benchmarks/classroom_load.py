@@ -603,6 +603,8 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
     kinds = sorted({r["kind"] for r in records})
     by_kind = {kind: _stats([r["ms"] for r in shown if r["kind"] == kind]) for kind in kinds}
     ready = [s for rnd in rounds for s in rnd["ready_s"]]
+    # the two-slider app, worked alongside this class on the same machine (run_round's probe)
+    alongside = [r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None]
     return {
         "changes": len(records),
         "answered": len(answered),
@@ -644,13 +646,8 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         "vm_hwm_mb": round(_status_kb(server_pid, "VmHWM") / 1024, 1),  # the server process's own peak
         "rss_with_sessions_mb": [rnd["rss_with_sessions_mb"] for rnd in rounds],
         "rss_after_leave_mb": [rnd["rss_after_leave_mb"] for rnd in rounds],
-        # the two-slider app, worked alongside this class on the same machine (run_round's probe)
-        "floor_alongside": _stats(
-            [r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None]
-        ),
-        "floor_alongside_ms": [
-            r["server_ms"] for rnd in rounds for r in rnd["probe_records"] if r["server_ms"] is not None
-        ],
+        "floor_alongside": _stats(alongside),
+        "floor_alongside_ms": alongside,  # every change's, for the ratio's interval (verdict)
         "floor_alongside_unanswered": sum(r["server_ms"] is None for rnd in rounds for r in rnd["probe_records"]),
         "rounds": [{k: v for k, v in rnd.items() if k not in ("records", "probe_records")} for rnd in rounds],
     }

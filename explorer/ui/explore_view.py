@@ -72,9 +72,10 @@ PAD_PX = 340  # the pad's plane; its own decoded image sits beside it
 # grey out what is current, and under a class's load, when the server takes that long, each
 # browser would draw a frame per tick of it. NO_FADE_STYLE leaves them as they are.
 SLOT_PAD, SLOT_MANIFOLD, SLOT_Z, SLOT_SCATTER = "explore-pad", "explore-manifold", "explore-z-panel", "explore-scatter"
+SLOTS = (SLOT_PAD, SLOT_MANIFOLD, SLOT_Z, SLOT_SCATTER)
 NO_FADE_STYLE = (
     "<style>"
-    + ", ".join(f'.st-key-{slot} [data-stale="true"]' for slot in (SLOT_PAD, SLOT_MANIFOLD, SLOT_Z, SLOT_SCATTER))
+    + ", ".join(f'.st-key-{slot} [data-stale="true"]' for slot in SLOTS)
     + " { opacity: 1 !important; transition: none !important; }</style>"
 )
 FRAG_Z = "explore-z"  # the decoded image, its nearest test images, the sliders, the crosses' moves

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from explorer.ui.common import format_z
-from explorer.ui.explore_view import z_token
+from explorer.ui.explore_view import SLOTS, z_token
 from tests.browser.conftest import StreamlitServer, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -371,9 +371,8 @@ HOLD_MESSAGES = """(() => {
   };
 })();"""
 
-RERUNNING = """() => Array.from(document.querySelectorAll('[data-stale="true"]'), (e) => [
-    !!e.closest('.st-key-explore-z-panel, .st-key-explore-pad, .st-key-explore-manifold, .st-key-explore-scatter'),
-    +getComputedStyle(e).opacity])"""
+RERUNNING = f"""() => Array.from(document.querySelectorAll('[data-stale="true"]'), (e) => [
+    !!e.closest('{", ".join(f".st-key-{slot}" for slot in SLOTS)}'), +getComputedStyle(e).opacity])"""
 
 
 def test_what_the_page_answered_itself_does_not_fade_while_the_server_catches_up(page, server):

@@ -21,6 +21,10 @@ During the Explore rounds one more browser session works the two-slider app at t
 the class, so the two ratios separate what the class's load costs every app from what Explore
 itself adds.
 
+--apps padded adds a third class: the same two sliders with 40 static captions below them
+(benchmarks/apps/padded_sliders.py), a page of about Explore's element count that does nothing
+more per step. Its ratio to the two-slider class shows what the page's size alone costs a class.
+
 A change not answered within --timeout seconds counts as unanswered. Errors: st.exception
 elements on the pages, uncaught page errors, and tracebacks in the server's log. The server's
 resident memory (VmRSS of the process and its children) is sampled every 0.25 s throughout;
@@ -69,6 +73,7 @@ class AppSpec:
     pad: bool  # also drag the live pad
     served: str | None = None  # the watched element's attribute naming what the server drew, when the
     # page answers first itself; None: the first change of the element is the server's answer
+    query: str = ""  # appended to the server's address
 
 
 APPS = {
@@ -88,6 +93,17 @@ APPS = {
         "two-sliders-value",
         ("#0", "#1"),
         False,
+    ),
+    # the same two sliders with 40 static captions below them: a page of about Explore's size that
+    # does nothing more per step (benchmarks/rerun_cost.py: a rerun's cost grows with the elements)
+    "padded": AppSpec(
+        "padded",
+        "benchmarks/apps/padded_sliders.py",
+        '[data-testid="two-sliders-value"]',
+        "two-sliders-value",
+        ("#0", "#1"),
+        False,
+        query="/?extra=40",
     ),
 }
 
@@ -324,7 +340,7 @@ class Session:
         self.page = await self.context.new_page()
         self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)[:300]))
         start = time.perf_counter()
-        await self.page.goto(self.url, timeout=240_000)
+        await self.page.goto(self.url + self.spec.query, timeout=240_000)
         await self.page.wait_for_selector(self.spec.watch, timeout=240_000)
         for i in range(len(self.spec.sliders)):
             await self.slider(i).wait_for(timeout=240_000)
@@ -807,6 +823,13 @@ def verdict(results: dict) -> dict:
         interval = median_ratio_ci(apps["explore"]["shown_ms"], apps["explore"].get("floor_alongside_ms", []))
         if interval is not None:
             out["ratio_median_all_vs_floor_alongside_ci95"] = list(interval)
+    if "padded" in apps and "minimal" in apps:
+        padded, floor = apps["padded"], apps["minimal"]
+        if padded["all"]["median_ms"] and floor["all"]["median_ms"]:
+            out["ratio_median_padded_vs_floor"] = round(padded["all"]["median_ms"] / floor["all"]["median_ms"], 2)
+        interval = median_ratio_ci(padded["shown_ms"], floor["shown_ms"])
+        if interval is not None:
+            out["ratio_median_padded_vs_floor_ci95"] = list(interval)
     for name, a in apps.items():
         after = a["rss_after_leave_mb"]
         out[f"{name}_all_answered"] = a["unanswered"] == 0 and not a["sessions_not_opened"]
@@ -861,6 +884,12 @@ def table(results: dict) -> str:
             f"{v['ratio_median_slider_vs_floor_alongside']}x for sliders, "
             f"{v['ratio_median_server_vs_floor_alongside']}x for the server's answer."
         )
+    if "ratio_median_padded_vs_floor" in v:
+        rows.append(
+            f"The two sliders with 40 static captions below them / the two-slider app, class against class: "
+            f"median {v['ratio_median_padded_vs_floor']}x (bootstrap 95 % interval "
+            f"{v.get('ratio_median_padded_vs_floor_ci95')})."
+        )
     return "\n".join(rows)
 
 
@@ -869,7 +898,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=12, help="browser sessions at once (default 12)")
     parser.add_argument("--changes", type=int, default=10, help="changes per session per round (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="times the class arrives and leaves (default 2)")
-    parser.add_argument("--apps", default="minimal,explore", help="which apps: explore, minimal (default both)")
+    parser.add_argument(
+        "--apps", default="minimal,explore", help="which apps: explore, minimal, padded (default minimal,explore)"
+    )
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds before a change counts as unanswered")
     parser.add_argument("--ttl", type=float, default=5.0, help="server.disconnectedSessionTTL for the servers (s)")
     parser.add_argument("--shipped-dir", help="folder of checkpoints to use instead of checkpoints/")

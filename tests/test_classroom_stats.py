@@ -87,3 +87,15 @@ def test_the_verdict_compares_explore_with_both_floors_and_gives_each_ratio_an_i
     low, high = v["ratio_median_all_vs_floor_alongside_ci95"]
     assert low < 1.0 < high < classroom_load.RATIO_TARGET
     assert v["explore_rss_flat_after_leaving"] and v["explore_peak_under_2gb"]
+
+
+def test_the_verdict_gives_the_padded_pages_class_its_ratio_to_the_two_slider_class():
+    rng = random.Random(4)
+    minimal = [rng.lognormvariate(math.log(40), 0.3) for _ in range(240)]
+    padded = [rng.lognormvariate(math.log(100), 0.3) for _ in range(240)]  # 2.5 times as long
+    v = classroom_load.verdict({"apps": {"minimal": _app(minimal), "padded": _app(padded)}})
+    assert v["ratio_median_padded_vs_floor"] == pytest.approx(2.5, rel=0.1)
+    low, high = v["ratio_median_padded_vs_floor_ci95"]
+    assert low < v["ratio_median_padded_vs_floor"] < high
+    assert "ratio_median_all" not in v  # no Explore class in this run
+    assert v["padded_all_answered"] and v["padded_no_errors"]

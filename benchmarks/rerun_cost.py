@@ -78,17 +78,14 @@ class Case:
     slider: str  # the slider's label
     answer: str  # the element whose change is the server's answer
     attribute: str | None  # read this attribute of it (None: its text)
-    extra: int | None = None  # static elements added to the floor
 
 
 def floor_case(extra: int) -> Case:
     name = "two-slider floor" if extra == 0 else f"floor + {extra} captions"
-    return Case(name, "floor", f"/?extra={extra}", "x", '[data-testid="two-sliders-value"]', None, extra)
+    return Case(name, "floor", f"/?extra={extra}", "x", '[data-testid="two-sliders-value"]', None)
 
 
-EXPLORE = Case(
-    "Explore", "explore", f"/?model={EXPLORE_MODEL}", "z₁", '[data-testid="current-z-image"]', "data-z", None
-)
+EXPLORE = Case("Explore", "explore", f"/?model={EXPLORE_MODEL}", "z₁", '[data-testid="current-z-image"]', "data-z")
 
 
 def _cpu(pids: list[int], server_pid: int) -> tuple[float, float]:

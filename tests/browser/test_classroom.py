@@ -1,6 +1,6 @@
 """A small class on the real server: five browser sessions at once move the Explore page's
-sliders and drag its latent pad; every change is shown by the page first and answered by the server, nothing errors, and the server stays
-under 2 GB. The CI-sized run of benchmarks/classroom_load.py (which runs a dozen sessions and
+sliders and drag its latent pad; every change is shown by the page first and answered by the server, nothing errors, the server stays
+under 2 GB, and once the class has left the server holds none of its sessions or objects. The CI-sized run of benchmarks/classroom_load.py (which runs a dozen sessions and
 compares with a minimal two-slider app); it starts its own server on the shipped checkpoints and
 its own headless Chromium."""
 
@@ -69,3 +69,12 @@ def test_nothing_errors(load):
 def test_the_server_stays_under_2_gb(load):
     assert 0 < load["rss_peak_mb"] < RSS_LIMIT_MB
     assert load["rss_idle_mb"] > 0
+
+
+def test_a_class_that_leaves_leaves_nothing_behind_in_the_server(load):
+    """Read inside the server (benchmarks/server_stats): its sessions and its live Python objects."""
+    idle, present, after = load["held_idle"], load["held_with_sessions"][-1], load["held_after_leave"][-1]
+    assert present["sessions"] >= SESSIONS  # the class was there, and the reading sees it
+    assert present["python_objects"] > idle["python_objects"]
+    assert after["sessions"] <= 1  # at most the probe that came and went last, within its reconnect time
+    assert after["python_objects"] <= idle["python_objects"] * 1.01, (idle, after)

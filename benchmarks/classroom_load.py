@@ -649,7 +649,9 @@ def round_medians(records: list[dict], key: str = "ms") -> dict[int, float]:
     return {n: round(statistics.median(v), 1) for n, v in sorted(by_round.items())}
 
 
-def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float, server_pid: int) -> dict:
+def summarise(
+    name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float, held_idle: dict | None, server_pid: int
+) -> dict:
     records = [r for rnd in rounds for r in rnd["records"]]
     answered = [r for r in records if r["server_ms"] is not None]  # the server's answer is on the page
     shown = [r for r in records if r["ms"] is not None]
@@ -699,8 +701,9 @@ def summarise(name: str, rounds: list[dict], sampler: RssSampler, idle_mb: float
         "vm_hwm_mb": round(_status_kb(server_pid, "VmHWM") / 1024, 1),  # the server process's own peak
         "rss_with_sessions_mb": [rnd["rss_with_sessions_mb"] for rnd in rounds],
         "rss_after_leave_mb": [rnd["rss_after_leave_mb"] for rnd in rounds],
-        # inside the server: the sessions it holds and its Python objects, idle (held_idle, set by
-        # run_load), with the class, and once the class has left
+        # inside the server: the sessions it holds and its Python objects, idle, with the class, and
+        # once the class has left
+        "held_idle": held_idle,
         "held_with_sessions": [rnd["held_with_sessions"] for rnd in rounds],
         "held_after_leave": [rnd["held_after_leave"] for rnd in rounds],
         "floor_alongside": _stats(alongside),
@@ -816,9 +819,13 @@ async def run_load(
         for spec in specs:
             samplers[spec.name].stop()
             results["apps"][spec.name] = summarise(
-                spec.name, per_app[spec.name], samplers[spec.name], idle[spec.name], servers[spec.name].proc.pid
+                spec.name,
+                per_app[spec.name],
+                samplers[spec.name],
+                idle[spec.name],
+                held_idle[spec.name],
+                servers[spec.name].proc.pid,
             )
-            results["apps"][spec.name]["held_idle"] = held_idle[spec.name]
             results["apps"][spec.name]["rss_timeline"] = [
                 (round(t, 2), round(rss, 1), phase) for t, rss, phase in samplers[spec.name].samples[::4]
             ]
@@ -909,9 +916,9 @@ def verdict(results: dict) -> dict:
 
 
 def rss_levels_off(after: list[float]) -> bool:
-    """Whether the server's resident memory after each class (MB) stops rising. The first class
-    also loads what any first visitor loads (modules Plotly and Streamlit import on first use,
-    cached figures), so with three classes or more the last must leave the server within
+    """Whether the server's resident memory after each class (MB) stops rising. The first classes
+    leave the allocators holding memory for reuse (the Python objects are back to idle: see
+    held_after_leave), so with three classes or more the last must leave the server within
     RSS_SLACK_MB of where the second left it; with two, within twice that (or 5 %) of the first."""
     if len(after) >= 3:
         return after[-1] - after[1] <= RSS_SLACK_MB

@@ -42,6 +42,7 @@ def _serve(path: Path) -> None:
         time.sleep(0.1)
         if not request.exists():
             continue
+        request.unlink(missing_ok=True)  # taken before the answer shows, so the asker never sees both
         try:
             answer = _snapshot()
         except Exception as exc:  # report it; the benchmark shows what went wrong
@@ -49,7 +50,6 @@ def _serve(path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(answer))
         os.replace(tmp, path)
-        request.unlink(missing_ok=True)
 
 
 if os.environ.get("EXPLORER_SERVER_STATS"):
